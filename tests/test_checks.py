@@ -5,6 +5,7 @@ import pytest
 
 from helpers import checks
 from helpers import numpy_nn as nn
+from helpers.checks import conv as conv_checks
 
 
 def stub(*args, **kwargs):
@@ -53,7 +54,7 @@ def test_receptive_field_reference_matches_autograd():
     rng = np.random.default_rng(1)
     for _ in range(10):
         layers = [(int(rng.integers(1, 5)), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 5)))]
-        size = checks._receptive_field_reference(layers)
+        size = conv_checks._receptive_field_reference(layers)
         x = torch.zeros(1, 1, 4 * size + 8, 1, requires_grad=True)
         y = x
         for k, s in layers:

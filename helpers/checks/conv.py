@@ -1,7 +1,7 @@
-"""Checks for the exercises: each takes a reader's function, compares it with a reference on
-random inputs, and either prints one line saying it passed or raises AssertionError with a hint.
+"""Exercise checks for chapter 1, convolution: max pooling, im2col convolution, receptive field.
 
-A check fails on an unfinished exercise: the stub's NotImplementedError propagates.
+Each compares a reader's function with a reference on random inputs; a stub's
+NotImplementedError propagates, so a check fails on an unfinished exercise.
 """
 
 from __future__ import annotations
