@@ -151,9 +151,10 @@ y_einsum = np.einsum("nchwkl,fckl->nfhw", windows, w) + b[:, None, None]
 assert np.allclose(y_einsum, ours)
 
 # %% [markdown]
-# `helpers.numpy_nn.conv2d` is this computation with input checks and a `tensordot` in place of
-# the `einsum` (it hands the contraction to the BLAS matrix multiply). From here on the book uses
-# it. It validates its input and says what it expected:
+# `helpers.numpy_nn.conv2d` is this computation with input checks; instead of the `einsum` it
+# lays the windows out as the columns of a matrix and hands the contraction to one batched BLAS
+# matrix multiply (you will write that version in Exercise 2). From here on the book uses it. It
+# validates its input and says what it expected:
 
 # %% tags=["raises-exception", "nbval-check-output"]
 numpy_nn.conv2d(np.zeros((1, 3, 8, 8)), np.zeros((5, 4, 3, 3)))

@@ -5,9 +5,9 @@ float32 in gives float32 out and float64 gives float64; inputs may be non-contig
 ``stride``, ``padding`` and ``kernel_size`` take an int or an (h, w) pair, so kernels and
 strides may be non-square.
 
-Everything is vectorized: windows of the input are taken with stride tricks (no copy) and
-contracted with ``np.tensordot``; the backward passes loop only over the KH x KW offsets of the
-kernel, never over pixels or examples.
+Everything is vectorized: windows of the input are taken with stride tricks, laid out as
+columns ("im2col") and multiplied by the filters in one batched matrix multiply; the backward
+passes loop only over the KH x KW offsets of the kernel, never over pixels or examples.
 """
 
 from __future__ import annotations
@@ -149,6 +149,17 @@ def _check_conv(x, w, b, stride, padding, fn):
     return x, w, b, (sh, sw), (ph, pw)
 
 
+def _im2col(xp: np.ndarray, kernel, stride) -> np.ndarray:
+    """Every window of xp (N, C, H, W) as a column: returns (N, C*KH*KW, H_out*W_out).
+
+    Rows are ordered (c, k, l) like ``w.reshape(F, -1)``, so a convolution becomes one batched
+    matrix multiply. This copies the windows (KH*KW times the input's size).
+    """
+    windows = sliding_windows(xp, kernel, stride)  # (N, C, Ho, Wo, KH, KW), a view
+    n, c, ho, wo, kh, kw = windows.shape
+    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kh * kw, ho * wo)
+
+
 def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     """2-D cross-correlation, as torch.nn.functional.conv2d.
 
@@ -158,11 +169,14 @@ def conv2d(x, w, b=None, stride=1, padding=0) -> np.ndarray:
     """
     x, w, b, stride, padding = _check_conv(x, w, b, stride, padding, "conv2d")
     dtype = np.result_type(x, w) if b is None else np.result_type(x, w, b)
-    windows = sliding_windows(pad2d(x, padding), w.shape[2:], stride)  # (N, C, Ho, Wo, KH, KW)
-    y = np.tensordot(windows, w, axes=([1, 4, 5], [1, 2, 3]))  # (N, Ho, Wo, F)
+    n, f = x.shape[0], w.shape[0]
+    ho = (x.shape[2] + 2 * padding[0] - w.shape[2]) // stride[0] + 1
+    wo = (x.shape[3] + 2 * padding[1] - w.shape[3]) // stride[1] + 1
+    cols = _im2col(pad2d(x.astype(dtype, copy=False), padding), w.shape[2:], stride)
+    y = np.matmul(w.reshape(f, -1).astype(dtype, copy=False), cols)  # (N, F, Ho*Wo)
     if b is not None:
-        y += b
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2), dtype=dtype)
+        y += b.astype(dtype, copy=False)[:, None]
+    return y.reshape(n, f, ho, wo)
 
 
 def conv2d_backward(dy, x, w, stride=1, padding=0):
@@ -175,18 +189,23 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
     """
     x, w, _, stride, padding = _check_conv(x, w, None, stride, padding, "conv2d_backward")
     dy = _float_array(dy, "dy", "conv2d_backward", 4)
-    xp = pad2d(x, padding)
-    windows = sliding_windows(xp, w.shape[2:], stride)
-    n, _, ho, wo = windows.shape[:4]
-    _expect_shape(dy, (n, w.shape[0], ho, wo), "dy", "conv2d_backward")
     dtype = np.result_type(dy, x, w)
-    db = dy.sum(axis=(0, 2, 3)).astype(dtype)
-    dw = np.tensordot(dy, windows, axes=([0, 2, 3], [0, 2, 3])).astype(dtype)  # (F, C, KH, KW)
-    dcols = np.tensordot(dy, w, axes=([1], [0]))  # (N, Ho, Wo, C, KH, KW)
-    dxp = _scatter_windows(dcols.transpose(0, 3, 1, 2, 4, 5), xp.shape, stride)
+    xp = pad2d(x.astype(dtype, copy=False), padding)
+    n, c = x.shape[:2]
+    f, _, kh, kw = w.shape
+    ho = (xp.shape[2] - kh) // stride[0] + 1
+    wo = (xp.shape[3] - kw) // stride[1] + 1
+    _expect_shape(dy, (n, f, ho, wo), "dy", "conv2d_backward")
+    dy_cols = dy.astype(dtype, copy=False).reshape(n, f, ho * wo)
+    db = dy_cols.sum(axis=(0, 2))
+    cols = _im2col(xp, (kh, kw), stride)  # (N, C*KH*KW, Ho*Wo)
+    dw = np.matmul(dy_cols, cols.transpose(0, 2, 1)).sum(axis=0).reshape(w.shape)
+    dcols = np.matmul(w.reshape(f, -1).T.astype(dtype, copy=False), dy_cols)  # (N, CKK, Ho*Wo)
+    dcols = dcols.reshape(n, c, kh, kw, ho, wo).transpose(0, 1, 4, 5, 2, 3)
+    dxp = _scatter_windows(dcols, xp.shape, stride)
     ph, pw = padding
     dx = dxp[:, :, ph : ph + x.shape[2], pw : pw + x.shape[3]]
-    return np.ascontiguousarray(dx, dtype=dtype), dw, db
+    return np.ascontiguousarray(dx), dw, db
 
 
 # --------------------------------------------------------------------------- pooling

@@ -1,8 +1,10 @@
 """Train and evaluate a classifier: ``fit``, ``evaluate``, ``predict`` and their small helpers.
 
 ``fit`` runs the loop every chapter uses (zero the gradients, forward, loss, backward, step),
-records a ``History`` of per-epoch metrics and shows one line of progress. Accuracies are
-fractions in [0, 1]; the loss is whatever ``loss_fn`` returns (cross-entropy by default).
+records a ``History`` of per-epoch metrics and shows one line of progress (``helpers.progress``);
+it can checkpoint and resume (``helpers.checkpoint``), use mixed precision and channels-last.
+Accuracies are fractions in [0, 1]; the loss is whatever ``loss_fn`` returns (cross-entropy by
+default).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from helpers.checkpoint import load_checkpoint, save_checkpoint
 from helpers.device import synchronize
+from helpers.progress import Progress, progress_enabled  # noqa: F401 - re-exported
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -104,86 +108,6 @@ class Evaluation(NamedTuple):
     accuracy: float
 
 
-def progress_enabled(progress: bool = True) -> bool:
-    """False when ``progress`` is False, ``$BOOK_PROGRESS`` is "0" or ``$TQDM_DISABLE`` is true."""
-    if not progress or os.environ.get("BOOK_PROGRESS", "").strip() == "0":
-        return False
-    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false", "no")
-
-
-def _in_jupyter_kernel() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
-
-
-def _new_display(text: str):
-    from IPython.display import display
-
-    return display({"text/plain": text}, raw=True, display_id=True)
-
-
-class Progress:
-    """One line of progress for ``total`` epochs.
-
-    In a Jupyter kernel one display is created and updated in place, so the saved notebook
-    keeps a single line; in a terminal a tqdm bar over epochs is written to stderr; when
-    ``progress_enabled(enabled)`` is False nothing is shown. ``batch`` updates are throttled.
-    """
-
-    def __init__(self, total: int, desc: str | None = None, enabled: bool = True,
-                 min_interval: float = 1.0):
-        self.total, self.desc, self.min_interval = total, desc or "fit", min_interval
-        self.mode = "off"
-        if progress_enabled(enabled):
-            self.mode = "notebook" if _in_jupyter_kernel() else "terminal"
-        self._last = time.monotonic()
-        self._epoch_line = ""
-        if self.mode == "notebook":
-            self._handle = _new_display(f"{self.desc}: epoch 0/{total} · starting")
-        elif self.mode == "terminal":
-            self._bar = tqdm(total=total, desc=self.desc, unit="epoch", file=sys.stderr,
-                             leave=True, dynamic_ncols=True, disable=False)
-
-    def _show(self, text: str) -> None:
-        if self.mode == "notebook":
-            self._handle.update({"text/plain": f"{self.desc}: {text}"}, raw=True)
-        elif self.mode == "terminal":
-            self._bar.set_postfix_str(text.split(" · ", 1)[-1], refresh=True)
-
-    def batch(self, epoch: int, step: int, steps: int | None) -> None:
-        """Report that ``step`` batches of epoch ``epoch`` are done (at most once a second)."""
-        now = time.monotonic()
-        if self.mode == "off" or now - self._last < self.min_interval:
-            return
-        self._last = now
-        of = f"/{steps}" if steps else ""
-        done = f" · last {self._epoch_line}" if self._epoch_line and self.mode == "notebook" else ""
-        self._show(f"epoch {epoch}/{self.total} · batch {step}{of}{done}")
-
-    def epoch(self, epoch: int, metrics: dict[str, float]) -> None:
-        """Show the line for a finished epoch from a ``History.last()``-style dict."""
-        parts = [f"epoch {epoch}/{self.total}"]
-        for split in ("train", "val"):
-            if f"{split}_loss" in metrics:
-                acc = metrics.get(f"{split}_acc", math.nan)
-                acc_text = "" if math.isnan(acc) else f" acc {100 * acc:.1f}%"
-                parts.append(f"{split} loss {metrics[f'{split}_loss']:.3f}{acc_text}")
-        parts.append(f"{metrics['seconds']:.1f} s/epoch")
-        self._epoch_line = " · ".join(parts[1:])
-        if self.mode == "terminal":
-            self._bar.update(1)
-        self._show(" · ".join(parts))
-        self._last = time.monotonic()
-
-    def close(self) -> None:
-        if self.mode == "terminal":
-            self._bar.close()
-
-
 def _model_device(model: torch.nn.Module) -> torch.device:
     param = next(model.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
@@ -264,11 +188,100 @@ def predict(model: torch.nn.Module, data: torch.Tensor | Batches,
     return torch.cat(outs)
 
 
+class _Amp:
+    """Mixed precision for one device: autocast to bf16 (CPU, and GPUs that support it) or to
+    fp16 with a gradient scaler (older GPUs, MPS); a no-op when disabled."""
+
+    def __init__(self, device: torch.device, enabled: bool):
+        self.device_type, self.enabled, self.scaler = device.type, enabled, None
+        self.dtype = torch.bfloat16
+        if enabled and device.type == "mps":
+            self.dtype = torch.float16
+        if enabled and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            self.dtype = torch.float16
+        if enabled and self.dtype == torch.float16:
+            self.scaler = torch.amp.GradScaler(device.type)
+
+    def autocast(self):
+        return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.enabled)
+
+    def step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(optimizer)
+            self.scaler.update()
+
+
+def _train_epoch(model, train, optimizer, loss_fn, device, epoch, amp, channels_last,
+                 after_step, bar, steps):
+    """One pass over ``train``; returns (mean loss, accuracy or NaN)."""
+    check_each_step = _checks_each_step(device)
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    bad_step = torch.zeros((), dtype=torch.int64, device=device)  # 0: all finite so far
+    bad_loss = torch.zeros((), device=device)
+    count, has_acc = 0, True
+    for step, (x, y) in enumerate(train, start=1):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        if channels_last and x.ndim == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        optimizer.zero_grad(set_to_none=True)
+        with amp.autocast():
+            out = model(x)
+            loss = loss_fn(out, y)
+        detached = loss.detach().float()
+        if check_each_step:
+            if not math.isfinite(value := detached.item()):
+                raise _non_finite(epoch, step, value)
+        else:  # remember the first bad step on the device, read it at the epoch's end
+            first = (bad_step == 0) & ~torch.isfinite(detached)
+            bad_step = torch.where(first, step, bad_step)
+            bad_loss = torch.where(first, detached, bad_loss)
+        amp.step(loss, optimizer)
+        after_step()
+        n = y.shape[0]
+        loss_sum += detached * n
+        hits = _correct(out.detach(), y)
+        has_acc = has_acc and hits is not None
+        if hits is not None:
+            correct += hits
+        count += n
+        bar.batch(epoch, step, steps)
+    if count == 0:
+        raise ValueError("fit: train yielded no batches; expected at least one (x, y)")
+    if (first_bad := int(bad_step.item())) > 0:
+        raise _non_finite(epoch, first_bad, bad_loss.item())
+    train_loss = loss_sum.item() / count
+    if not math.isfinite(train_loss):
+        raise _non_finite(epoch, None, train_loss)
+    return train_loss, (correct.item() / count if has_acc else math.nan)
+
+
+def _best_metric(history: History) -> tuple[str, float]:
+    """The metric that picks the best weights: val accuracy, else val loss, else train loss."""
+    if history.val_acc and not math.isnan(history.val_acc[-1]):
+        return "val_acc", history.val_acc[-1]
+    if history.val_loss:
+        return "val_loss", history.val_loss[-1]
+    return "train_loss", history.train_loss[-1]
+
+
+def _improved(best: dict | None, metric: str, value: float) -> bool:
+    if best is None:
+        return True
+    return value > best["value"] if metric.endswith("acc") else value < best["value"]
+
+
 def fit(model: torch.nn.Module, train: Batches, val: Batches | None,
         optimizer: torch.optim.Optimizer, epochs: int, *, loss_fn: LossFn | None = None,
         scheduler=None, scheduler_step: str = "epoch", callbacks: Sequence[Callback] = (),
         device: torch.device | str | None = None, progress: bool = True,
-        desc: str | None = None) -> History:
+        desc: str | None = None, checkpoint: str | os.PathLike | None = None,
+        resume: bool = False, amp: bool = False, channels_last: bool = False) -> History:
     """Train ``model`` for ``epochs`` passes over ``train`` and return its ``History``.
 
     ``train`` and ``val`` are iterables of (x, y) batches, x (N, ...) float and y (N,) int64
@@ -279,65 +292,55 @@ def fit(model: torch.nn.Module, train: Batches, val: Batches | None,
     ``ReduceLROnPlateau`` gets the validation loss (the training loss without ``val``).
     A non-finite loss raises ``FloatingPointError`` naming the epoch and step; on the CPU it
     is caught at that step, on a GPU at the end of the epoch (to avoid a sync per batch).
+
+    ``checkpoint``: a file written atomically after every epoch (model, optimizer, scheduler,
+    RNG states including the loaders' shuffling, history, best weights). With ``resume=True``
+    an existing checkpoint is loaded first and training continues after its epoch, up to
+    ``epochs`` in all; on the CPU the result equals an uninterrupted run. Callbacks' own state
+    is not saved. ``amp``: autocast to bf16 (fp16 with a gradient scaler where bf16 is
+    missing). ``channels_last``: model and 4-D inputs in NHWC memory layout.
+
+    Interrupting (KeyboardInterrupt, the notebook's stop button) ends training without an
+    error: the history of the finished epochs is returned and the model gets the best weights
+    seen so far (by validation accuracy, else validation loss, else training loss).
     """
     if scheduler_step not in ("epoch", "batch"):
         raise ValueError(f'fit: scheduler_step must be "epoch" or "batch", got {scheduler_step!r}')
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}")
+    if resume and checkpoint is None:
+        raise ValueError("fit: resume=True needs a checkpoint path, got checkpoint=None")
     loss_fn = loss_fn or F.cross_entropy
     device = torch.device(device) if device is not None else _model_device(model)
-    check_each_step = _checks_each_step(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    mixed = _Amp(device, amp)
     plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)
     steps = len(train) if hasattr(train, "__len__") else None
-    history = History()
+    loaders = [train] if val is None else [train, val]
+    history, best, first_epoch = History(), None, 1
+    if resume and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint, model=model, optimizer=optimizer,
+                                scheduler=scheduler, loaders=loaders)
+        history, best = History(**state["history"]), state["best"]
+        first_epoch = state["epoch"] + 1
+
+    def after_step() -> None:
+        if scheduler is not None and scheduler_step == "batch":
+            scheduler.step()
+
     bar = Progress(epochs, desc=desc, enabled=progress)
     for callback in callbacks:
         callback.on_train_begin(model, history)
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             lr = float(optimizer.param_groups[0]["lr"])
             synchronize(device)
             start = time.perf_counter()
-            model.train()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), dtype=torch.int64, device=device)
-            bad_step = torch.zeros((), dtype=torch.int64, device=device)  # 0: all finite
-            bad_loss = torch.zeros((), device=device)
-            count, has_acc = 0, True
-            for step, (x, y) in enumerate(train, start=1):
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                optimizer.zero_grad(set_to_none=True)
-                out = model(x)
-                loss = loss_fn(out, y)
-                detached = loss.detach().float()
-                if check_each_step:
-                    if not math.isfinite(value := detached.item()):
-                        raise _non_finite(epoch, step, value)
-                else:  # remember the first bad step on the device, read it at epoch end
-                    first = (bad_step == 0) & ~torch.isfinite(detached)
-                    bad_step = torch.where(first, step, bad_step)
-                    bad_loss = torch.where(first, detached, bad_loss)
-                loss.backward()
-                optimizer.step()
-                if scheduler is not None and scheduler_step == "batch":
-                    scheduler.step()
-                n = y.shape[0]
-                loss_sum += detached * n
-                hits = _correct(out.detach(), y)
-                has_acc = has_acc and hits is not None
-                if hits is not None:
-                    correct += hits
-                count += n
-                bar.batch(epoch, step, steps)
-            if count == 0:
-                raise ValueError("fit: train yielded no batches; expected at least one (x, y)")
-            if (first_bad := int(bad_step.item())) > 0:
-                raise _non_finite(epoch, first_bad, bad_loss.item())
-            train_loss = loss_sum.item() / count
-            if not math.isfinite(train_loss):
-                raise _non_finite(epoch, None, train_loss)
+            train_loss, train_acc = _train_epoch(model, train, optimizer, loss_fn, device, epoch,
+                                                 mixed, channels_last, after_step, bar, steps)
             history.train_loss.append(train_loss)
-            history.train_acc.append(correct.item() / count if has_acc else math.nan)
+            history.train_acc.append(train_acc)
             if val is not None:
                 result = evaluate(model, val, loss_fn=loss_fn, device=device)
                 history.val_loss.append(result.loss)
@@ -351,10 +354,26 @@ def fit(model: torch.nn.Module, train: Batches, val: Batches | None,
                     scheduler.step(history.val_loss[-1] if val is not None else train_loss)
                 else:
                     scheduler.step()
+            metric, value = _best_metric(history)
+            if _improved(best, metric, value):
+                weights = {k: v.detach().to("cpu", copy=True)
+                           for k, v in model.state_dict().items()}
+                best = {"epoch": epoch, "metric": metric, "value": value, "state": weights}
+            if checkpoint is not None:
+                save_checkpoint(checkpoint, epoch=epoch, model=model, optimizer=optimizer,
+                                scheduler=scheduler, history=history, best=best, loaders=loaders)
             bar.epoch(epoch, history.last())
             stops = [bool(cb.on_epoch_end(epoch, model, history)) for cb in callbacks]
             if any(stops):
                 break
+    except KeyboardInterrupt:
+        finished = len(history)
+        message = f"fit: interrupted; returning the history of {finished} finished epoch(s)"
+        if best is not None:
+            model.load_state_dict(best["state"])
+            message += f" and the best weights (epoch {best['epoch']}, {best['metric']} "
+            message += f"{best['value']:.4g})"
+        print(message, file=sys.stderr)
     finally:
         bar.close()
     for callback in callbacks:

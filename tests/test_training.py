@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers import training
+from helpers import progress, training
 from helpers.training import Callback, Evaluation, History, Progress, evaluate, fit, predict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -250,8 +250,8 @@ def test_progress_in_a_notebook_updates_one_display(monkeypatch):
         return FakeHandle()
 
     monkeypatch.delenv("BOOK_PROGRESS")
-    monkeypatch.setattr(training, "_in_jupyter_kernel", lambda: True)
-    monkeypatch.setattr(training, "_new_display", fake_display)
+    monkeypatch.setattr(progress, "_in_jupyter_kernel", lambda: True)
+    monkeypatch.setattr(progress, "_new_display", fake_display)
     p = Progress(3, desc="demo", min_interval=0.0)
     p.batch(1, 5, 10)
     p.epoch(1, {"train_loss": 0.5, "train_acc": 0.9, "val_loss": 0.25, "val_acc": 0.875,
@@ -292,4 +292,4 @@ def test_fit_in_a_notebook_stores_a_single_line():
 
 
 def test_kernel_detection_outside_jupyter():
-    assert training._in_jupyter_kernel() is False
+    assert progress._in_jupyter_kernel() is False
