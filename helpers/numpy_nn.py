@@ -5,9 +5,10 @@ float32 in gives float32 out and float64 gives float64; inputs may be non-contig
 ``stride``, ``padding`` and ``kernel_size`` take an int or an (h, w) pair, so kernels and
 strides may be non-square.
 
-Everything is vectorized: windows of the input are taken with stride tricks, laid out as
-columns ("im2col") and multiplied by the filters in one batched matrix multiply; the backward
-passes loop only over the KH x KW offsets of the kernel, never over pixels or examples.
+Everything is vectorized: a convolution lays the windows of the input out as columns
+("im2col", with stride tricks) and multiplies them by the filters in one batched matrix
+multiply; pooling and the backward passes loop only over the KH x KW offsets of the kernel,
+each step a whole-array operation, never over pixels or examples.
 """
 
 from __future__ import annotations
@@ -223,14 +224,40 @@ def _check_pool(x, kernel_size, stride, fn):
     return x, kernel, stride
 
 
+def _offset_views(x_shape, kernel, stride):
+    """For each kernel offset (k, l), in row-major order, the index of the strided slice of the
+    input that holds the (k, l)-th pixel of every window: ``x[index]`` is (N, C, H_out, W_out).
+    """
+    (kh, kw), (sh, sw) = kernel, stride
+    ho = (x_shape[2] - kh) // sh + 1
+    wo = (x_shape[3] - kw) // sw + 1
+    return [
+        (..., slice(k, k + sh * (ho - 1) + 1, sh), slice(l, l + sw * (wo - 1) + 1, sw))
+        for k in range(kh)
+        for l in range(kw)  # noqa: E741 - the book's name for the column offset
+    ], (ho, wo)
+
+
+def _pool_dy(dy, x, kernel, stride, fn):
+    dy = _float_array(dy, "dy", fn, 4)
+    views, (ho, wo) = _offset_views(x.shape, kernel, stride)
+    _expect_shape(dy, (*x.shape[:2], ho, wo), "dy", fn)
+    return dy, views
+
+
 def max_pool2d(x, kernel_size, stride=None) -> np.ndarray:
     """Max pooling over (H, W), as torch.nn.functional.max_pool2d without padding.
 
     x: (N, C, H, W). Returns (N, C, H_out, W_out) with H_out = (H - KH) // SH + 1.
-    stride defaults to kernel_size.
+    stride defaults to kernel_size. Loops over the KH x KW window offsets, each step a
+    vectorized maximum over every window at once.
     """
     x, kernel, stride = _check_pool(x, kernel_size, stride, "max_pool2d")
-    return np.ascontiguousarray(sliding_windows(x, kernel, stride).max(axis=(4, 5)))
+    views, _ = _offset_views(x.shape, kernel, stride)
+    out = x[views[0]].copy()
+    for view in views[1:]:
+        np.maximum(out, x[view], out=out)
+    return out
 
 
 def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
@@ -239,18 +266,17 @@ def max_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
     Each window sends its gradient to the position of its maximum (the first one, in row-major
     order, on ties, as PyTorch does); overlapping windows add up.
     """
-    x, (kh, kw), (sh, sw) = _check_pool(x, kernel_size, stride, "max_pool2d_backward")
-    dy = _float_array(dy, "dy", "max_pool2d_backward", 4)
-    windows = sliding_windows(x, (kh, kw), (sh, sw))
-    n, c, ho, wo = windows.shape[:4]
-    _expect_shape(dy, (n, c, ho, wo), "dy", "max_pool2d_backward")
-    arg = windows.reshape(n, c, ho, wo, kh * kw).argmax(axis=-1)  # (N, C, Ho, Wo)
-    rows = np.arange(ho)[:, None] * sh + arg // kw
-    cols = np.arange(wo)[None, :] * sw + arg % kw
-    planes = np.arange(n * c).reshape(n, c, 1, 1)
-    flat = (planes * x.shape[2] + rows) * x.shape[3] + cols
-    dx = np.bincount(flat.ravel(), weights=dy.ravel(), minlength=x.size)
-    return dx.reshape(x.shape).astype(np.result_type(dy, x))
+    x, kernel, stride = _check_pool(x, kernel_size, stride, "max_pool2d_backward")
+    dy, views = _pool_dy(dy, x, kernel, stride, "max_pool2d_backward")
+    peak = max_pool2d(x, kernel, stride)
+    taken = np.zeros(peak.shape, dtype=bool)  # windows whose maximum was already found
+    dx = np.zeros(x.shape, dtype=np.result_type(dy, x))
+    for view in views:  # row-major offsets: the first maximum wins ties
+        hit = x[view] == peak
+        hit &= ~taken
+        taken |= hit
+        dx[view] += dy * hit
+    return dx
 
 
 def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
@@ -260,7 +286,12 @@ def avg_pool2d(x, kernel_size, stride=None) -> np.ndarray:
     stride defaults to kernel_size.
     """
     x, kernel, stride = _check_pool(x, kernel_size, stride, "avg_pool2d")
-    return np.ascontiguousarray(sliding_windows(x, kernel, stride).mean(axis=(4, 5)))
+    views, _ = _offset_views(x.shape, kernel, stride)
+    out = x[views[0]].copy()
+    for view in views[1:]:
+        out += x[view]
+    out /= len(views)
+    return out
 
 
 def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
@@ -268,15 +299,14 @@ def avg_pool2d_backward(dy, x, kernel_size, stride=None) -> np.ndarray:
 
     Every pixel of a window receives dy / (KH * KW); overlapping windows add up.
     """
-    x, (kh, kw), stride = _check_pool(x, kernel_size, stride, "avg_pool2d_backward")
-    dy = _float_array(dy, "dy", "avg_pool2d_backward", 4)
-    n, c = x.shape[:2]
-    ho, wo = (x.shape[2] - kh) // stride[0] + 1, (x.shape[3] - kw) // stride[1] + 1
-    _expect_shape(dy, (n, c, ho, wo), "dy", "avg_pool2d_backward")
+    x, kernel, stride = _check_pool(x, kernel_size, stride, "avg_pool2d_backward")
+    dy, views = _pool_dy(dy, x, kernel, stride, "avg_pool2d_backward")
     dtype = np.result_type(dy, x)
-    share = (dy / (kh * kw)).astype(dtype)
-    cols = np.broadcast_to(share[..., None, None], (n, c, ho, wo, kh, kw))
-    return _scatter_windows(cols, x.shape, stride)
+    share = (dy / len(views)).astype(dtype, copy=False)
+    dx = np.zeros(x.shape, dtype=dtype)
+    for view in views:
+        dx[view] += share
+    return dx
 
 
 # --------------------------------------------------------------------------- dense layers
