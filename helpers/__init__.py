@@ -1,9 +1,17 @@
 """Shared, tested code for the book *Training Convolutional Networks, from NumPy to GPU*.
 
 Import the modules you need, for example ``from helpers import numpy_nn, training``.
-Each module has one concern: ``device``, ``reproducibility``, ``data``,
-``standard_datasets``, ``plotting``, ``training``, ``gradcheck``, ``timing``,
-``checks`` and ``numpy_nn``.
+Each module has one concern:
+
+- NumPy layers and optimizers: ``numpy_nn`` (convolution, pooling, dense layers, the loss;
+  re-exports the layers below), ``numpy_norm``, ``numpy_regularization``, ``numpy_resnet``,
+  ``numpy_optim`` and ``schedules``; ``init`` (weight initializations); ``gradcheck``.
+- Data: ``data`` (embedded data sets, ``DeviceLoader``), ``standard_datasets`` (MNIST,
+  Fashion-MNIST, CIFAR-10 from a folder), ``augment`` (batched augmentations on the device).
+- PyTorch training: ``models``, ``training`` (``fit``, ``evaluate``), ``callbacks``,
+  ``checkpoint``, ``progress``, ``transfer``, ``distributed``.
+- Running and showing: ``device``, ``reproducibility``, ``timing``, ``plotting``.
+- ``checks``: the exercises' checks, one module per chapter topic.
 """
 
 __version__ = "0.1.0"

@@ -16,7 +16,7 @@ from pathlib import Path
 DIRECT = [
     "torch", "nbval", "numpy", "matplotlib", "jupyterlab", "jupytext", "scikit-learn",
     "scikit-image", "tqdm", "pooch", "pytest", "pytest-xdist", "hypothesis", "ruff",
-    "ipykernel", "nbclient", "nbformat", "pyyaml",
+    "ipykernel", "nbclient", "nbformat", "pyyaml", "jupyter-book", "jupyter-server-mathjax",
 ]  # fmt: skip
 
 HEADER = """\

@@ -6,6 +6,52 @@ AssertionError with a hint. A stub's NotImplementedError propagates, so a check 
 unfinished exercise. Chapters call them as ``checks.check_max_pool2d(my_max_pool2d)``.
 """
 
+from helpers.checks.augmentation import check_cutmix_lambda, check_mixup, check_translate
 from helpers.checks.conv import check_conv2d, check_max_pool2d, check_receptive_field
+from helpers.checks.init_optim import (
+    check_adam_step,
+    check_clip_grad_norm,
+    check_fan_in_fan_out,
+    check_forward_stds,
+    check_triangular_lr,
+    check_xavier_uniform,
+)
+from helpers.checks.normalization import (
+    check_batch_norm_backward,
+    check_fold_batch_norm,
+    check_group_norm,
+)
+from helpers.checks.regularization import (
+    check_adamw_step,
+    check_dropout,
+    check_label_smoothing_loss,
+)
+from helpers.checks.residual import check_drop_path, check_pad_shortcut, check_preact_block
+from helpers.checks.transfer import check_bn_eval, check_freeze_first, check_head_gradients
 
-__all__ = ["check_conv2d", "check_max_pool2d", "check_receptive_field"]
+__all__ = [
+    "check_adam_step",
+    "check_adamw_step",
+    "check_batch_norm_backward",
+    "check_bn_eval",
+    "check_clip_grad_norm",
+    "check_conv2d",
+    "check_cutmix_lambda",
+    "check_drop_path",
+    "check_dropout",
+    "check_fan_in_fan_out",
+    "check_fold_batch_norm",
+    "check_forward_stds",
+    "check_freeze_first",
+    "check_group_norm",
+    "check_head_gradients",
+    "check_label_smoothing_loss",
+    "check_max_pool2d",
+    "check_mixup",
+    "check_pad_shortcut",
+    "check_preact_block",
+    "check_receptive_field",
+    "check_translate",
+    "check_triangular_lr",
+    "check_xavier_uniform",
+]

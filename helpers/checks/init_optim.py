@@ -1,0 +1,198 @@
+"""Exercise checks for chapters 2 and 3: initialization, optimizers and learning rates.
+
+Each compares a reader's function with PyTorch on random inputs, prints one line when it
+passes and raises AssertionError with a hint when it does not; a stub's NotImplementedError
+propagates, so a check fails on an unfinished exercise.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy import stats
+
+__all__ = [
+    "check_adam_step",
+    "check_clip_grad_norm",
+    "check_fan_in_fan_out",
+    "check_forward_stds",
+    "check_triangular_lr",
+    "check_xavier_uniform",
+]
+
+
+def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
+    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
+
+
+def _passed(name: str, n_cases: int) -> None:
+    print(f"{name}: passed on {n_cases} random cases")
+
+
+def _close(name, case, ours, ref, hint, rtol=1e-9):
+    ours = np.asarray(ours, dtype=float)
+    ref = np.asarray(ref, dtype=float)
+    if ours.shape != ref.shape:
+        raise _fail(name, case, f"shape {ours.shape}, expected {ref.shape}", hint)
+    err = np.max(np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-12), initial=0.0)
+    if not err <= rtol:
+        raise _fail(name, case, f"values differ from PyTorch (relative error {err:.2e})", hint)
+
+
+# --------------------------------------------------------------------------- chapter 2
+
+
+def check_fan_in_fan_out(fan_in_fan_out: Callable, seed: int = 0) -> None:
+    """``fan_in_fan_out(shape) -> (fan_in, fan_out)`` against PyTorch's rule."""
+    rng = np.random.default_rng(seed)
+    cases = [(10, 20), (64, 32, 3, 3), (8, 3, 5, 5), (4, 2, 3, 3, 3), (16, 16, 1, 1)]
+    cases += [tuple(int(s) for s in rng.integers(1, 9, size=rng.integers(2, 5))) for _ in range(10)]
+    for shape in cases:
+        want = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+        got = fan_in_fan_out(shape)
+        if tuple(int(v) for v in got) != tuple(want):
+            raise _fail("check_fan_in_fan_out", f"shape {shape}", f"got {got}, expected {want}",
+                        "a weight is (out, in, *kernel); every unit sums in * kernel area "
+                        "inputs and feeds out * kernel area outputs")
+    _passed("check_fan_in_fan_out", len(cases))
+
+
+def check_xavier_uniform(xavier_uniform: Callable, seed: int = 0) -> None:
+    """``xavier_uniform(shape, rng, gain) -> array`` distributed as ``nn.init.xavier_uniform_``."""
+    cases = [((200, 100), 1.0), ((64, 32, 3, 3), 5 / 3), ((120, 300), 2.0)]
+    hint = ("draw from U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)); the square root "
+            "matters (a uniform on [-a, a] has standard deviation a / sqrt(3))")
+    for k, (shape, gain) in enumerate(cases):
+        ours = np.asarray(xavier_uniform(shape, np.random.default_rng(seed + k), gain))
+        torch.manual_seed(seed + k)
+        ref = torch.nn.init.xavier_uniform_(torch.empty(shape, dtype=torch.float64), gain).numpy()
+        case = f"shape {shape}, gain {gain:.3g}"
+        if ours.shape != shape:
+            raise _fail("check_xavier_uniform", case, f"shape {ours.shape}, expected {shape}", hint)
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+        bound = gain * math.sqrt(6 / (fan_in + fan_out))
+        if np.abs(ours).max() > bound * (1 + 1e-12) or abs(ours.std() / ref.std() - 1) > 0.03:
+            raise _fail("check_xavier_uniform", case,
+                        f"standard deviation {ours.std():.4f}, expected {ref.std():.4f}", hint)
+        if stats.ks_2samp(ours.ravel(), ref.ravel()).pvalue < 1e-4:
+            raise _fail("check_xavier_uniform", case, "the values are not uniform like PyTorch's",
+                        hint)
+    _passed("check_xavier_uniform", len(cases))
+
+
+def _torch_forward_stds(x, weights, activation):
+    h = torch.from_numpy(np.asarray(x, dtype=np.float64))
+    act = {"relu": torch.relu, "tanh": torch.tanh}[activation]
+    out = []
+    for w in weights:
+        h = act(h @ torch.from_numpy(w).T)
+        out.append(h.std(unbiased=False).item())
+    return np.array(out)
+
+
+def check_forward_stds(forward_stds: Callable, seed: int = 0) -> None:
+    """``forward_stds(x, weights, activation) -> per-layer std of the activations``.
+
+    x (N, D_0); weights a list of (D_l, D_{l-1}) arrays; activation "relu" or "tanh". Layer l
+    computes h_l = activation(h_{l-1} @ W_l.T) without bias; the answer lists std(h_l) over all
+    its entries (NumPy's default std) for l = 1..L.
+    """
+    rng = np.random.default_rng(seed)
+    hint = ("apply each layer as h = activation(h @ W.T), starting from h = x, and record "
+            "h.std() after the activation, one value per layer")
+    n_cases = 0
+    for activation in ("relu", "tanh"):
+        for depth, width in [(1, 5), (4, 16), (10, 32)]:
+            x = rng.standard_normal((50, width))
+            weights = [rng.normal(0, 1.2 / math.sqrt(width), (width, width)) for _ in range(depth)]
+            ref = _torch_forward_stds(x, weights, activation)
+            got = forward_stds(x, [w.copy() for w in weights], activation)
+            _close("check_forward_stds", f"{depth} layers of {width} units, {activation}", got,
+                   ref, hint)
+            n_cases += 1
+    _passed("check_forward_stds", n_cases)
+
+
+# --------------------------------------------------------------------------- chapter 3
+
+
+def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
+    """``adam_step(p, g, m, v, t, lr, betas, eps) -> (p, m, v)`` against ``torch.optim.Adam``.
+
+    ``t`` is the 1-based step number; the returned arrays are the new parameter and moments.
+    """
+    rng = np.random.default_rng(seed)
+    hint = ("m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2; correct both for their zero "
+            "start, m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t); then "
+            "p - lr * m_hat / (sqrt(v_hat) + eps)")
+    settings = [(1e-2, (0.9, 0.999), 1e-8), (0.1, (0.5, 0.9), 1e-6), (3e-3, (0.0, 0.99), 1e-8)]
+    for lr, betas, eps in settings:
+        p = rng.standard_normal((4, 3))
+        tp = torch.tensor(p.copy(), requires_grad=True)
+        opt = torch.optim.Adam([tp], lr=lr, betas=betas, eps=eps)
+        m, v = np.zeros_like(p), np.zeros_like(p)
+        for t in range(1, 31):
+            g = rng.standard_normal(p.shape) + p
+            tp.grad = torch.from_numpy(g.copy())
+            opt.step()
+            p, m, v = (np.asarray(a, dtype=float) for a in
+                       adam_step(p.copy(), g.copy(), m.copy(), v.copy(), t, lr, betas, eps))
+            _close("check_adam_step", f"step {t}, lr={lr}, betas={betas}", p,
+                   tp.detach().numpy(), hint, rtol=1e-8)
+    _passed("check_adam_step", 30 * len(settings))
+
+
+def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
+    """``clip_grad_norm(grads, max_norm) -> clipped grads`` against ``clip_grad_norm_``.
+
+    grads is a list of arrays; the answer is a list of new arrays, all scaled by one factor so
+    that their global L2 norm is at most ``max_norm``.
+    """
+    rng = np.random.default_rng(seed)
+    hint = ("compute ONE norm over all the arrays together, sqrt(sum of every squared entry); "
+            "if it exceeds max_norm, multiply every array by max_norm / norm, else leave them")
+    cases = [(10.0, 1.0), (0.5, 1.0), (2.0, 100.0), (3.0, 0.01)]
+    for scale, max_norm in cases:
+        grads = [scale * rng.standard_normal(s) for s in [(3, 4), (5,), (2, 2, 3)]]
+        tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+        for t, g in zip(tensors, grads, strict=True):
+            t.grad = torch.from_numpy(g.copy())
+        torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+        got = clip_grad_norm([g.copy() for g in grads], max_norm)
+        if len(got) != len(grads):
+            raise _fail("check_clip_grad_norm", f"max_norm={max_norm}",
+                        f"returned {len(got)} arrays for {len(grads)}", hint)
+        for ours, t in zip(got, tensors, strict=True):
+            # torch divides by (norm + 1e-6): allow that difference
+            _close("check_clip_grad_norm", f"3 arrays of global norm ~{scale * 5.5:.2g}, "
+                   f"max_norm={max_norm}", ours, t.grad.numpy(), hint, rtol=1e-5)
+    _passed("check_clip_grad_norm", len(cases))
+
+
+def check_triangular_lr(triangular_lr: Callable, seed: int = 0) -> None:
+    """``triangular_lr(t, base_lr, max_lr, step_size)`` against ``CyclicLR(mode="triangular")``."""
+    rng = np.random.default_rng(seed)
+    hint = ("the rate climbs linearly from base_lr to max_lr in step_size steps, falls back in "
+            "step_size steps, and repeats: lr = base + (max - base) * max(0, 1 - |t / step_size "
+            "- 2 * cycle + 1|) with cycle = floor(1 + t / (2 * step_size))")
+    cases = [(1e-3, 1e-1, 5), (0.01, 0.02, 1), (0.2, 1.0, int(rng.integers(2, 12)))]
+    for base, peak, step_size in cases:
+        param = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([param], lr=base)
+        sched = torch.optim.lr_scheduler.CyclicLR(opt, base, peak, step_size_up=step_size,
+                                                  mode="triangular", cycle_momentum=False)
+        ref = []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(6 * step_size + 3):
+                ref.append(opt.param_groups[0]["lr"])
+                opt.step()
+                sched.step()
+        got = [triangular_lr(t, base, peak, step_size) for t in range(len(ref))]
+        _close("check_triangular_lr", f"base_lr={base}, max_lr={peak}, step_size={step_size}",
+               got, ref, hint)
+    _passed("check_triangular_lr", len(cases))

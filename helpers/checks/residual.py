@@ -1,0 +1,118 @@
+"""Exercise checks for chapter 7, residual networks: zero-padded shortcut, DropPath, pre-activation.
+
+Each compares a reader's function with a reference on random inputs; a stub's
+NotImplementedError propagates, so a check fails on an unfinished exercise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
+    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
+
+
+def _compare(name, case, ours, ref, hint, atol=1e-10):
+    if not isinstance(ours, torch.Tensor):
+        raise _fail(name, case, f"expected a torch.Tensor, got {type(ours).__name__}", hint)
+    if tuple(ours.shape) != tuple(ref.shape):
+        raise _fail(name, case, f"output shape {tuple(ours.shape)}, expected {tuple(ref.shape)}",
+                    hint)
+    err = float((ours.detach().double() - ref).abs().max())
+    if not err <= atol * max(1.0, float(ref.abs().max())):
+        raise _fail(name, case, f"values differ from the reference (max error {err:.2e})", hint)
+
+
+def _passed(name: str, n_cases: int) -> None:
+    print(f"{name}: passed on {n_cases} random cases")
+
+
+def _pad_shortcut_reference(x, out_channels, stride):
+    x = x[:, :, ::stride, ::stride]
+    return F.pad(x, (0, 0, 0, 0, 0, out_channels - x.shape[1]))
+
+
+def check_pad_shortcut(pad_shortcut: Callable, seed: int = 0) -> None:
+    """``pad_shortcut(x, out_channels, stride)``: the parameter-free shortcut of option A.
+
+    x: (N, C, H, W) tensor, out_channels >= C. Returns (N, out_channels, ceil(H / stride),
+    ceil(W / stride)): every stride-th pixel, the extra channels zero.
+    """
+    name = "check_pad_shortcut"
+    gen = torch.Generator().manual_seed(seed)
+    cases = [((2, 4, 8, 8), 8, 2), ((1, 3, 7, 5), 6, 2), ((2, 4, 6, 6), 4, 1), ((3, 2, 9, 9), 5, 3)]
+    for shape, out_channels, stride in cases:
+        x = torch.randn(shape, generator=gen, dtype=torch.float64)
+        hint = (
+            "take x[:, :, ::stride, ::stride] (the pixels a stride-`stride` 1x1 convolution "
+            "would read), then append out_channels - C channels of zeros after the existing ones"
+        )
+        ref = _pad_shortcut_reference(x, out_channels, stride)
+        _compare(name, f"x {shape}, out_channels={out_channels}, stride={stride}",
+                 pad_shortcut(x.clone(), out_channels, stride), ref, hint)
+    _passed(name, len(cases))
+
+
+def check_drop_path(drop_path: Callable, seed: int = 0) -> None:
+    """``drop_path(x, p, training)``: per example, zero with probability p, else x / (1 - p)."""
+    name = "check_drop_path"
+    torch.manual_seed(seed)
+    n_cases = 0
+    for p, shape in [(0.2, (4000, 3, 2, 2)), (0.5, (4000, 5)), (0.0, (10, 2, 3, 3))]:
+        x = torch.rand(shape, dtype=torch.float64) + 0.5
+        case = f"p={p}, x {shape}"
+        out = drop_path(x.clone(), p, True)
+        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+            raise _fail(name, case, "the output must be a tensor shaped like x",
+                        "multiply x by a mask of shape (N, 1, 1, ...)")
+        ratio = (out / x).flatten(1)
+        scaled = torch.isclose(ratio, torch.full_like(ratio, 1 / (1 - p)))
+        whole = (ratio == 0).all(1) | scaled.all(1)
+        if not bool(whole.all()):
+            raise _fail(name, case, "some examples are neither all zero nor all x / (1 - p)",
+                        "draw one Bernoulli(1 - p) number per example (shape (N, 1, 1, ...)), "
+                        "not one per element, and divide the kept examples by 1 - p")
+        dropped = float((ratio == 0).all(1).double().mean())
+        if abs(dropped - p) > 0.04:
+            raise _fail(name, case,
+                        f"dropped {dropped:.1%} of the examples, expected about {p:.0%}",
+                        "p is the probability of dropping, 1 - p of keeping")
+        if not torch.equal(drop_path(x.clone(), p, False), x):
+            raise _fail(name, case, "in eval (training=False) the output differs from x",
+                        "return x unchanged when not training")
+        n_cases += 1
+    _passed(name, n_cases)
+
+
+def _preact_reference(x, w1, w2):
+    def bn_relu(z):
+        return F.relu(F.batch_norm(z, None, None, training=True))
+
+    return x + F.conv2d(bn_relu(F.conv2d(bn_relu(x), w1, padding=1)), w2, padding=1)
+
+
+def check_preact_block(preact_block: Callable, seed: int = 0) -> None:
+    """``preact_block(x, w1, w2)``: y = x + conv(relu(bn(conv(relu(bn(x)), w1))), w2).
+
+    x: (N, C, H, W); w1, w2: (C, C, 3, 3); 3x3 convolutions with padding 1, no bias; batch
+    norm in training mode without scale and shift (``F.batch_norm(z, None, None, training=True)``).
+    """
+    name = "check_preact_block"
+    gen = torch.Generator().manual_seed(seed)
+    cases = [(4, 3, 6, 6), (2, 5, 4, 4), (3, 2, 8, 5)]
+    for shape in cases:
+        c = shape[1]
+        x = torch.randn(shape, generator=gen, dtype=torch.float64) * 2 + 1
+        w1 = torch.randn((c, c, 3, 3), generator=gen, dtype=torch.float64) * 0.3
+        w2 = torch.randn((c, c, 3, 3), generator=gen, dtype=torch.float64) * 0.3
+        hint = (
+            "pre-activation means normalize and apply ReLU *before* each convolution, and add "
+            "x to the last convolution's output with no ReLU after the addition"
+        )
+        _compare(name, f"x {shape}", preact_block(x.clone(), w1, w2), _preact_reference(x, w1, w2),
+                 hint)
+    _passed(name, len(cases))

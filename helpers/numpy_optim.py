@@ -1,0 +1,242 @@
+"""Optimizers in NumPy with the update rules, defaults and state of ``torch.optim``.
+
+``params`` is a list of float NumPy arrays; ``opt.step(grads)`` takes a list of gradients of
+the same shapes (in the same order) and updates the arrays *in place*, as ``torch.optim``
+updates tensors. ``opt.lr`` may be changed between steps (that is what a schedule does);
+``opt.t`` counts the steps taken. Every optimizer here follows PyTorch's single-tensor code
+path operation for operation, so in float64 it matches ``torch.optim`` to rounding error.
+
+With g the gradient, p a parameter, eta the learning rate and lambda the weight decay:
+
+- ``SGD``: g <- g + lambda p; v <- m v + (1 - dampening) g (v = g at the first step);
+  with Nesterov d = g + m v, else d = v; p <- p - eta d.
+- ``Adagrad``: g <- g + lambda p; s <- s + g^2; p <- p - eta g / (sqrt(s) + eps).
+- ``RMSprop``: g <- g + lambda p; s <- alpha s + (1 - alpha) g^2;
+  u = g / (sqrt(s) + eps); with momentum b <- m b + u (b starts at 0) and p <- p - eta b,
+  else p <- p - eta u.
+- ``Adam``: g <- g + lambda p (L2 in the gradient); m <- b1 m + (1 - b1) g;
+  v <- b2 v + (1 - b2) g^2; p <- p - eta/(1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
+- ``AdamW``: p <- p (1 - eta lambda) (decoupled decay), then Adam's step without L2.
+
+The learning-rate schedules of ``helpers.schedules`` are re-exported here, so
+``numpy_optim.cosine_annealing_lr`` works too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from helpers.schedules import (
+    cosine_annealing_lr,
+    cosine_warm_restarts_lr,
+    exponential_lr,
+    linear_warmup_lr,
+    one_cycle_lr,
+    polynomial_lr,
+    step_lr,
+)
+
+__all__ = [
+    "SGD",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Optimizer",
+    "RMSprop",
+    "cosine_annealing_lr",
+    "cosine_warm_restarts_lr",
+    "exponential_lr",
+    "linear_warmup_lr",
+    "one_cycle_lr",
+    "polynomial_lr",
+    "step_lr",
+]
+
+
+def _number(value, name: str, fn: str, low: float = 0.0, below: float | None = None) -> float:
+    """A finite float >= low (and < below when given), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise ValueError(f"{fn}: {name} must be a number, got {value!r}")
+    value = float(value)
+    interval = f"[{low:g}, {below:g})" if below is not None else f">= {low:g}"
+    if not math.isfinite(value) or value < low or (below is not None and value >= below):
+        raise ValueError(f"{fn}: {name} must be finite and in {interval}, got {value!r}")
+    return value
+
+
+class Optimizer:
+    """Base class: holds ``params``, ``lr``, the step count ``t`` and per-parameter state.
+
+    Subclasses implement ``_update(i, p, g)``, which changes ``p`` in place.
+    """
+
+    def __init__(self, params: Sequence[np.ndarray], lr: float):
+        name = type(self).__name__
+        if isinstance(params, np.ndarray | str) or not isinstance(params, Sequence):
+            raise ValueError(
+                f"{name}: params must be a list of NumPy arrays, got {type(params).__name__}"
+            )
+        if not params:
+            raise ValueError(f"{name}: params is empty; expected at least one array")
+        for i, p in enumerate(params):
+            if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+                kind = p.dtype if isinstance(p, np.ndarray) else type(p).__name__
+                raise ValueError(
+                    f"{name}: params[{i}] must be a float NumPy array (updated in place), "
+                    f"got {kind}"
+                )
+            if not p.flags.writeable:
+                raise ValueError(f"{name}: params[{i}] is read-only; it is updated in place")
+        self.params = list(params)
+        self.lr = lr
+        self.t = 0
+        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+
+    @property
+    def lr(self) -> float:
+        """The learning rate used by the next ``step`` (a float >= 0; may be changed)."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self._lr = _number(value, "lr", type(self).__name__)
+
+    def step(self, grads: Sequence[np.ndarray]) -> None:
+        """Update every parameter in place from ``grads`` (one array per parameter, same shape)."""
+        name = type(self).__name__
+        if isinstance(grads, np.ndarray | str) or not isinstance(grads, Sequence):
+            raise ValueError(f"{name}.step: grads must be a list of arrays, got "
+                             f"{type(grads).__name__}")
+        if len(grads) != len(self.params):
+            raise ValueError(f"{name}.step: got {len(grads)} gradients for "
+                             f"{len(self.params)} parameters")
+        grads = [np.asarray(g) for g in grads]
+        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
+            if g.shape != p.shape:
+                raise ValueError(f"{name}.step: grads[{i}] has shape {g.shape} but params[{i}] "
+                                 f"has shape {p.shape}")
+        self.t += 1
+        for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):
+            self._update(i, p, g.astype(p.dtype, copy=False))
+
+    def _update(self, i: int, p: np.ndarray, g: np.ndarray) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum and L2 weight decay.
+
+    As ``torch.optim.SGD``: the velocity v <- m v + (1 - dampening) g is *not* scaled by the
+    learning rate; the step is p <- p - lr * v. Nesterov needs momentum > 0 and no dampening.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.momentum = _number(momentum, "momentum", "SGD")
+        self.dampening = _number(dampening, "dampening", "SGD", low=-math.inf)
+        self.weight_decay = _number(weight_decay, "weight_decay", "SGD")
+        if nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError("SGD: nesterov=True requires momentum > 0 and dampening = 0, got "
+                             f"momentum={momentum}, dampening={dampening}")
+        self.nesterov = bool(nesterov)
+
+    def _update(self, i, p, g):
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        if self.momentum != 0:
+            buf = self.state[i].get("momentum_buffer")
+            if buf is None:
+                buf = self.state[i]["momentum_buffer"] = g.copy()
+            else:
+                buf *= self.momentum
+                buf += (1 - self.dampening) * g
+            g = g + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * g
+
+
+class Adagrad(Optimizer):
+    """AdaGrad: each coordinate's step is lr / sqrt(sum of its squared gradients), as torch."""
+
+    def __init__(self, params, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.eps = _number(eps, "eps", "Adagrad")
+        self.weight_decay = _number(weight_decay, "weight_decay", "Adagrad")
+
+    def _update(self, i, p, g):
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        s = self.state[i].setdefault("sum", np.zeros_like(p))
+        s += g * g
+        p -= self.lr * g / (np.sqrt(s) + self.eps)
+
+
+class RMSprop(Optimizer):
+    """RMSProp: divide by a running root mean square of the gradient, as torch.optim.RMSprop."""
+
+    def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
+                 momentum: float = 0.0, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        self.alpha = _number(alpha, "alpha", "RMSprop")
+        self.eps = _number(eps, "eps", "RMSprop")
+        self.momentum = _number(momentum, "momentum", "RMSprop")
+        self.weight_decay = _number(weight_decay, "weight_decay", "RMSprop")
+
+    def _update(self, i, p, g):
+        if self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        s = self.state[i].setdefault("square_avg", np.zeros_like(p))
+        s *= self.alpha
+        s += (1 - self.alpha) * g * g
+        u = g / (np.sqrt(s) + self.eps)
+        if self.momentum > 0:
+            buf = self.state[i].setdefault("momentum_buffer", np.zeros_like(p))
+            buf *= self.momentum
+            buf += u
+            u = buf
+        p -= self.lr * u
+
+
+class Adam(Optimizer):
+    """Adam with bias correction; weight_decay is L2 added to the gradient (torch.optim.Adam)."""
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0):
+        super().__init__(params, lr)
+        name = type(self).__name__
+        if isinstance(betas, str) or not isinstance(betas, Sequence) or len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = (_number(betas[0], "betas[0]", name, below=1.0),
+                      _number(betas[1], "betas[1]", name, below=1.0))
+        self.eps = _number(eps, "eps", name)
+        self.weight_decay = _number(weight_decay, "weight_decay", name)
+
+    def _update(self, i, p, g):
+        beta1, beta2 = self.betas
+        if self.decoupled:
+            p *= 1 - self.lr * self.weight_decay
+        elif self.weight_decay != 0:
+            g = g + self.weight_decay * p
+        m = self.state[i].setdefault("exp_avg", np.zeros_like(p))
+        v = self.state[i].setdefault("exp_avg_sq", np.zeros_like(p))
+        m += (1 - beta1) * (g - m)
+        v *= beta2
+        v += (1 - beta2) * g * g
+        step_size = self.lr / (1 - beta1**self.t)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**self.t) + self.eps
+        p -= step_size * m / denom
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p <- p (1 - lr * weight_decay) before the Adam step."""
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.01):
+        super().__init__(params, lr, betas, eps, weight_decay)

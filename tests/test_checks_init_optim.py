@@ -1,0 +1,116 @@
+"""The chapter 2 and 3 exercise checks pass a correct answer, fail a stub and a wrong answer."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers import checks, init
+
+
+def stub(*args, **kwargs):
+    raise NotImplementedError("exercise not done")
+
+
+def run(check, good, wrong, match="Hint", capsys=None):
+    check(good)
+    if capsys is not None:
+        assert "passed" in capsys.readouterr().out
+    with pytest.raises(NotImplementedError):
+        check(stub)
+    with pytest.raises(AssertionError, match=match):
+        check(wrong)
+
+
+def test_check_fan_in_fan_out(capsys):
+    def no_kernel(shape):
+        return shape[1], shape[0]
+
+    run(checks.check_fan_in_fan_out, init.fan_in_fan_out, no_kernel, "expected", capsys)
+
+
+def test_check_xavier_uniform(capsys):
+    def without_root(shape, rng, gain=1.0):  # seed 004's misprint
+        fan_in, fan_out = init.fan_in_fan_out(shape)
+        bound = gain * 6 / (fan_in + fan_out)
+        return rng.uniform(-bound, bound, shape)
+
+    def normal(shape, rng, gain=1.0):
+        return init.xavier_normal(shape, rng, gain)
+
+    run(checks.check_xavier_uniform, init.xavier_uniform, without_root, "standard deviation",
+        capsys)
+    with pytest.raises(AssertionError, match="Hint"):
+        checks.check_xavier_uniform(normal)
+
+
+def forward_stds(x, weights, activation):
+    act = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}[activation]
+    h, out = x, []
+    for w in weights:
+        h = act(h @ w.T)
+        out.append(h.std())
+    return out
+
+
+def test_check_forward_stds(capsys):
+    def pre_activation_stds(x, weights, activation):
+        act = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh}[activation]
+        h, out = x, []
+        for w in weights:
+            z = h @ w.T
+            out.append(z.std())
+            h = act(z)
+        return out
+
+    run(checks.check_forward_stds, forward_stds, pre_activation_stds, "relative error", capsys)
+
+
+def adam_step(p, g, m, v, t, lr, betas, eps):
+    b1, b2 = betas
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    p = p - lr * (m / (1 - b1**t)) / (np.sqrt(v / (1 - b2**t)) + eps)
+    return p, m, v
+
+
+def test_check_adam_step(capsys):
+    def no_bias_correction(p, g, m, v, t, lr, betas, eps):
+        b1, b2 = betas
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        return p - lr * m / (np.sqrt(v) + eps), m, v
+
+    run(checks.check_adam_step, adam_step, no_bias_correction, "step 1", capsys)
+
+
+def clip_grad_norm(grads, max_norm):
+    norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
+    scale = min(1.0, max_norm / norm)
+    return [g * scale for g in grads]
+
+
+def test_check_clip_grad_norm(capsys):
+    def per_array(grads, max_norm):
+        return [g * min(1.0, max_norm / np.linalg.norm(g)) for g in grads]
+
+    def always_rescale(grads, max_norm):
+        norm = math.sqrt(sum(float((g**2).sum()) for g in grads))
+        return [g * max_norm / norm for g in grads]
+
+    run(checks.check_clip_grad_norm, clip_grad_norm, per_array, "relative error", capsys)
+    with pytest.raises(AssertionError, match="max_norm=100"):
+        checks.check_clip_grad_norm(always_rescale)
+
+
+def triangular_lr(t, base_lr, max_lr, step_size):
+    cycle = math.floor(1 + t / (2 * step_size))
+    x = abs(t / step_size - 2 * cycle + 1)
+    return base_lr + (max_lr - base_lr) * max(0.0, 1 - x)
+
+
+def test_check_triangular_lr(capsys):
+    def sawtooth(t, base_lr, max_lr, step_size):
+        return base_lr + (max_lr - base_lr) * (t % (2 * step_size)) / (2 * step_size)
+
+    run(checks.check_triangular_lr, triangular_lr, sawtooth, "relative error", capsys)
