@@ -1,0 +1,89 @@
+"""Label mixing: MixUp and CutMix, whose targets become (N, K) class probabilities."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from helpers.augment._common import _beta, _check_images, _check_range, _per_image, _randint
+from helpers.augment.occlusion import box_mask
+
+
+def _check_labels(x, y, num_classes, fn):
+    if not isinstance(y, torch.Tensor) or y.shape != (x.shape[0],) or y.is_floating_point():
+        raise ValueError(f"{fn}: expected y integer labels of shape ({x.shape[0]},), got "
+                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"{fn}: expected num_classes an int >= 1, got {num_classes!r}")
+    if y.numel() and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(f"{fn}: labels must lie in [0, {num_classes}), "
+                         f"got [{y.min().item()}, {y.max().item()}]")
+    return F.one_hot(y, num_classes).to(x.dtype)
+
+
+def _lam(lam, alpha, x, fn):
+    if lam is None:
+        alpha = _check_range(alpha, 1e-6, 1e6, fn, "alpha")
+        return _beta(alpha, x.shape[0], x)
+    lam = _per_image(lam, x, fn, "lam")
+    if (lam < 0).any() or (lam > 1).any():
+        raise ValueError(f"{fn}: expected lam in [0, 1], "
+                         f"got [{lam.min().item()}, {lam.max().item()}]")
+    return lam
+
+
+def _partners(x, generator):
+    where = generator.device if generator is not None else x.device
+    return torch.randperm(x.shape[0], generator=generator, device=where).to(x.device)
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float = 0.2, lam=None,
+          generator: torch.Generator | None = None):
+    """MixUp: blend each image and its one-hot label with a random partner from the batch.
+
+    x: (N, C, H, W); y: (N,) int labels. lam ~ Beta(alpha, alpha) per image (or given, float
+    or (N,)). Returns (x_mix (N, C, H, W), targets (N, K) rows summing to 1, lam (N,)) with
+    x_mix = lam x + (1 - lam) x[perm] and targets the same mix of one-hot labels.
+    """
+    x = _check_images(x, "mixup")
+    one_hot = _check_labels(x, y, num_classes, "mixup")
+    lam = _lam(lam, alpha, x, "mixup")
+    perm = _partners(x, generator)
+    x_mix = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[perm]
+    targets = lam[:, None] * one_hot + (1 - lam[:, None]) * one_hot[perm]
+    return x_mix, targets, lam
+
+
+def cutmix_boxes(height: int, width: int, lam0: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Boxes (N, 4) = (top, left, bottom, right) for CutMix: sides round(H sqrt(1 - lam0)) and
+    round(W sqrt(1 - lam0)), centred at a uniform pixel and clipped at the borders."""
+    n = lam0.shape[0]
+    cut = torch.sqrt(1 - lam0)
+    bh, bw = (height * cut).round().long(), (width * cut).round().long()
+    cy, cx = _randint(height, (n,), lam0, generator), _randint(width, (n,), lam0, generator)
+    top, left = (cy - bh // 2).clamp(0, height), (cx - bw // 2).clamp(0, width)
+    bottom, right = (cy - bh // 2 + bh).clamp(0, height), (cx - bw // 2 + bw).clamp(0, width)
+    return torch.stack([top, left, bottom, right], 1)
+
+
+def cutmix(x: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float = 1.0, lam=None,
+           generator: torch.Generator | None = None):
+    """CutMix: paste a box from a random partner image into each image.
+
+    A box of area about (1 - lam0) H W is drawn per image (lam0 ~ Beta(alpha, alpha), or the
+    given ``lam``), then clipped at the borders; lam is recomputed as the fraction of the image
+    that was *kept*, 1 - box area / (H W), so the label weights match the pixels exactly.
+    Returns (x_mix (N, C, H, W), targets (N, K) = lam one_hot(y) + (1 - lam) one_hot(y[perm]),
+    lam (N,)).
+    """
+    x = _check_images(x, "cutmix")
+    one_hot = _check_labels(x, y, num_classes, "cutmix")
+    lam0 = _lam(lam, alpha, x, "cutmix")
+    n, _, h, w = x.shape
+    perm = _partners(x, generator)
+    mask = box_mask(cutmix_boxes(h, w, lam0, generator), h, w)
+    x_mix = torch.where(mask, x[perm], x)
+    lam = 1 - mask.flatten(1).to(x.dtype).mean(1)
+    targets = lam[:, None] * one_hot + (1 - lam[:, None]) * one_hot[perm]
+    return x_mix, targets, lam
