@@ -7,8 +7,8 @@ Each module has one concern:
   re-exports the layers below), ``numpy_norm``, ``numpy_regularization``, ``numpy_resnet``,
   ``numpy_optim`` and ``schedules``; ``init`` (weight initializations); ``gradcheck``.
 - Data: ``data`` (embedded data sets, ``DeviceLoader``), ``standard_datasets`` (MNIST,
-  Fashion-MNIST, CIFAR-10 from a folder), ``augment`` (batched augmentations on the device: a package of ``geometry``,
-  ``photometry``, ``occlusion``, ``mixing`` and ``policies``).
+  Fashion-MNIST, CIFAR-10 from a folder), ``augment`` (batched augmentations on the device,
+  a package of ``geometry``, ``photometry``, ``occlusion``, ``mixing`` and ``policies``).
 - PyTorch training: ``models``, ``training`` (``fit``, ``evaluate``), ``callbacks``,
   ``checkpoint``, ``progress``, ``transfer``, ``distributed``.
 - Running and showing: ``device``, ``reproducibility``, ``timing``, ``plotting``.
