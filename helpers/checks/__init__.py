@@ -7,6 +7,7 @@ unfinished exercise. Chapters call them as ``checks.check_max_pool2d(my_max_pool
 """
 
 from helpers.checks.augmentation import check_cutmix_lambda, check_mixup, check_translate
+from helpers.checks.capstone import check_ema_update, check_flip_tta, check_warmup_cosine
 from helpers.checks.conv import check_conv2d, check_max_pool2d, check_receptive_field
 from helpers.checks.init_optim import (
     check_adam_step,
@@ -39,7 +40,9 @@ __all__ = [
     "check_cutmix_lambda",
     "check_drop_path",
     "check_dropout",
+    "check_ema_update",
     "check_fan_in_fan_out",
+    "check_flip_tta",
     "check_fold_batch_norm",
     "check_forward_stds",
     "check_freeze_first",
@@ -53,5 +56,6 @@ __all__ = [
     "check_receptive_field",
     "check_translate",
     "check_triangular_lr",
+    "check_warmup_cosine",
     "check_xavier_uniform",
 ]
