@@ -19,10 +19,10 @@ from __future__ import annotations
 import gzip
 import pickle
 import tarfile
+import warnings
 from pathlib import Path
 
 import numpy as np
-import pooch
 
 from helpers.data import DataSplits, Split, stratified_indices
 
@@ -58,6 +58,16 @@ CIFAR10_CLASSES = (
 
 # IDX type codes (third byte of the magic number) and the big-endian dtypes they stand for.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _retrieve(url: str, **kwargs) -> str:
+    """``pooch.retrieve``, imported only when a download is asked for: pooch imports
+    ``tqdm.auto``, which prints a warning into notebooks that lack ipywidgets."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        import pooch
+
+    return pooch.retrieve(url, **kwargs)
 
 
 def _fresh_copy_hint(path: Path) -> str:
@@ -129,7 +139,7 @@ def _load_idx_dataset(
     root = Path(root)
     if download:
         for fname, md5 in md5s.items():
-            pooch.retrieve(base_url + fname, known_hash=f"md5:{md5}", fname=fname, path=root)
+            _retrieve(base_url + fname, known_hash=f"md5:{md5}", fname=fname, path=root)
     paths, missing = {}, []
     for fname in md5s:
         found = [root / n for n in (fname, fname.removesuffix(".gz")) if (root / n).is_file()]
@@ -264,7 +274,7 @@ def load_cifar10(root, download: bool = False, val_fraction: float = 0.1, seed: 
     folder, archive = root / CIFAR10_FOLDER, root / CIFAR10_ARCHIVE
     if download and not folder.is_dir():
         md5 = f"md5:{CIFAR10_MD5}"
-        pooch.retrieve(CIFAR10_URL, known_hash=md5, fname=CIFAR10_ARCHIVE, path=root)
+        _retrieve(CIFAR10_URL, known_hash=md5, fname=CIFAR10_ARCHIVE, path=root)
     if not folder.is_dir() and archive.is_file():
         try:
             with tarfile.open(archive, "r:gz") as tar:
