@@ -32,7 +32,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from skimage.color import rgb2gray
 
-from helpers import checks, data, numpy_nn, plotting, training
+from helpers import checks, data, models, numpy_nn, plotting, training
 from helpers.device import best_device, describe
 from helpers.gradcheck import numerical_gradient, rel_error
 from helpers.reproducibility import seed_everything
@@ -578,23 +578,15 @@ plotting.image_grid(digits.train.x[:16], labels=[digits.classes[c] for c in digi
 # - an **MLP**: the flattened 64 pixels, one hidden layer of 150 ReLU units, the classifier.
 
 # %% tags=["nbval-check-output"]
-def make_cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 4 * 4, 10),
-    )  # fmt: skip
+make_cnn = models.small_cnn  # conv 1->16, conv 16->32, max pool, linear 512 -> 10
 
 
 def make_mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(64, 150), nn.ReLU(), nn.Linear(150, 10))
 
 
-def count_parameters(model):
-    return sum(p.numel() for p in model.parameters())
-
-
-print("CNN parameters:", count_parameters(make_cnn()), "| MLP parameters:", count_parameters(make_mlp()))
+print("CNN parameters:", models.count_parameters(make_cnn()),
+      "| MLP parameters:", models.count_parameters(make_mlp()))
 
 # %% [markdown]
 # Both are trained identically with `training.fit` (Adam, the same epochs, batches and seed).

@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from helpers import checks, data, numpy_optim, plotting, schedules, training
+from helpers import checks, data, models, numpy_optim, plotting, schedules, training
 from helpers.device import best_device, describe
 from helpers.reproducibility import seed_everything
 
@@ -549,11 +549,7 @@ print(digits.summary())
 
 
 def make_cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 4 * 4, 10),
-    ).to(device)  # fmt: skip
+    return models.small_cnn().to(device)  # conv 1->16, conv 16->32, max pool, linear -> 10
 
 
 # %% [markdown]
@@ -720,8 +716,8 @@ def clipped_run(clip, seed=SEED):
 
 clip_results = {clip: clipped_run(clip) for clip in (False, True)}
 final_train_loss = {}
-for clip, (_, norms, models) in clip_results.items():
-    for name, model in models.items():
+for clip, (_, norms, nets) in clip_results.items():
+    for name, model in nets.items():
         final_train_loss[clip, name] = training.evaluate(model, train_eval).loss
         if clip or name == "raw":
             print(f"clip={clip!s:5} {name:3s}: train loss {final_train_loss[clip, name]:.4f}, "

@@ -41,7 +41,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helpers import checks, data, plotting, training
+from helpers import checks, data, models, plotting, training
 from helpers import numpy_regularization as reg
 from helpers.callbacks import EarlyStopping
 from helpers.device import best_device, describe
@@ -83,12 +83,8 @@ print("validation:", len(digits.val.y), "| test:", len(digits.test.y))
 
 # %% tags=["nbval-check-output"]
 def make_cnn(p=0.0):
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Dropout(p), nn.Linear(32 * 4 * 4, 64), nn.ReLU(),
-        nn.Dropout(p), nn.Linear(64, 10),
-    )  # fmt: skip
+    """Two convolutions, a max pool, a hidden layer of 64 units; dropout p before each linear."""
+    return models.small_cnn(hidden=64, dropout=p)
 
 
 def train_loader_for(seed, per_class=PER_CLASS):
@@ -96,7 +92,7 @@ def train_loader_for(seed, per_class=PER_CLASS):
                              seed=seed, device=device)
 
 
-print("parameters:", sum(p.numel() for p in make_cnn().parameters()))
+print("parameters:", models.count_parameters(make_cnn()))
 
 # %%
 torch.manual_seed(SEED)
@@ -283,11 +279,7 @@ class WeightNorm(training.Callback):
 
 
 def make_bn_cnn():
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.Conv2d(16, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 4 * 4, 10),
-    )  # fmt: skip
+    return models.small_cnn(batch_norm=True)  # each convolution followed by BatchNorm2d
 
 
 bn_runs = {}

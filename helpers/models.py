@@ -33,6 +33,7 @@ __all__ = [
     "norm_layer",
     "plain_cnn",
     "resnet",
+    "small_cnn",
 ]
 
 NORMS = ("batch", "group", "layer", "instance", "none")
@@ -267,3 +268,41 @@ def plain_cnn(depth: int = 20, widths: Sequence[int] = (16, 32, 64), in_channels
     """``resnet(..., residual=False)``: the same convolutions, norms and pooling, no shortcuts."""
     return resnet(depth, widths, in_channels, num_classes, residual=False, norm=norm,
                   preact=preact, groups=groups)
+
+
+def small_cnn(in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32),
+              side: int = 8, *, hidden: int | None = None, dropout: float = 0.0,
+              batch_norm: bool = False) -> nn.Sequential:
+    """The book's small CNN: 3x3 convolutions (same padding) with ReLU, one 2x2 max pool, a
+    linear classifier. For the 8x8 digits with the defaults: conv 1->16, conv 16->32, pool,
+    flatten 32*4*4, linear -> 10 (9,930 parameters).
+
+    hidden: a hidden linear layer of that many ReLU units before the classifier, with
+    ``nn.Dropout(dropout)`` in front of each linear layer. batch_norm: a ``BatchNorm2d``
+    after each convolution (whose bias is then dropped). Input (N, in_channels, side, side),
+    output (N, num_classes) logits. An ``nn.Sequential``, so ``model[0]`` is the first conv.
+    """
+    widths = tuple(int(w) for w in widths)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"small_cnn: widths must be non-empty ints >= 1, got {widths}")
+    if side < 2 or side % 2:
+        raise ValueError(f"small_cnn: side must be an even number >= 2 (one 2x2 pool), got {side}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"small_cnn: dropout must be in [0, 1), got {dropout!r}")
+    if dropout and hidden is None:
+        raise ValueError("small_cnn: dropout needs a hidden layer (hidden=...)")
+    layers, channels = [], in_channels
+    for width in widths:
+        layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(width))
+        layers.append(nn.ReLU())
+        channels = width
+    layers += [nn.MaxPool2d(2), nn.Flatten()]
+    features = channels * (side // 2) ** 2
+    if hidden is None:
+        layers.append(nn.Linear(features, num_classes))
+    else:
+        layers += [nn.Dropout(dropout), nn.Linear(features, hidden), nn.ReLU(),
+                   nn.Dropout(dropout), nn.Linear(hidden, num_classes)]
+    return nn.Sequential(*layers)

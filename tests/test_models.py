@@ -192,3 +192,36 @@ def test_any_configuration_has_the_expected_shape_and_parameter_count(
     )
     side = 2 ** (stages + 1)
     assert net(torch.randn(2, in_channels, side, side)).shape == (2, num_classes)
+
+
+def test_small_cnn_shapes_parameters_and_options():
+    net = models.small_cnn()
+    assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert models.count_parameters(net) == 9930
+    bn = models.small_cnn(batch_norm=True)
+    assert isinstance(bn[1], nn.BatchNorm2d) and bn[0].bias is None
+    drop = models.small_cnn(hidden=64, dropout=0.5)
+    assert sum(isinstance(m, nn.Dropout) for m in drop) == 2
+    assert models.small_cnn(3, 6, (8,), side=32)(torch.zeros(1, 3, 32, 32)).shape == (1, 6)
+
+
+def test_small_cnn_draws_the_same_weights_as_the_layers_written_out():
+    torch.manual_seed(0)
+    ours = models.small_cnn()
+    torch.manual_seed(0)
+    written = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+                            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 4 * 4, 10))
+    for a, b in zip(ours.state_dict().values(), written.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"widths": ()}, "non-empty"),
+    ({"side": 7}, "even number"),
+    ({"hidden": 8, "dropout": 1.0}, "dropout must be in"),
+    ({"dropout": 0.5}, "needs a hidden layer"),
+])
+def test_small_cnn_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.small_cnn(**kwargs)
