@@ -9,7 +9,7 @@ CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 # with progress bars off so that no stored output depends on timing.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BOOK_PROGRESS=0 TQDM_DISABLE=1 PYTHONHASHSEED=0
 
-.PHONY: all book test lint unit nbval lab sync lock clean venv assignments html browser bench
+.PHONY: all book test lint unit nbval lab sync lock clean venv assignments html browser bench data claims
 
 all: book
 
@@ -21,9 +21,15 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
-## book: set up .venv and execute every chapter top to bottom in a fresh kernel, saving outputs,
-## then build the HTML book from those outputs
-book: $(STAMP)
+## data: make sure Fashion-MNIST is present and verified. Found already: nothing to do.
+## As root with apt: install Debian's dataset-fashion-mnist. Otherwise (or if apt fails):
+## download the four files into the user cache. BOOK_DATA_DIR=<folder> points at a copy.
+data: $(STAMP)
+	@if $(BIN)/python -m helpers.data_files --no-download >/dev/null 2>&1; then 	    $(BIN)/python -m helpers.data_files --no-download; 	else 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then 	        echo "installing Debian's dataset-fashion-mnist"; 	        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive 	          apt-get install -y -qq dataset-fashion-mnist >/dev/null; } 	        || echo "apt-get could not install dataset-fashion-mnist; downloading instead"; 	    fi; 	    $(BIN)/python -m helpers.data_files; 	fi
+
+## book: set up .venv and the data, execute every chapter top to bottom in a fresh kernel,
+## saving outputs, then build the HTML book from those outputs
+book: $(STAMP) data
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
 	$(MAKE) html
 
@@ -41,13 +47,22 @@ test: lint unit nbval
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks chapters/*.py
 
-unit: $(STAMP) browser
+unit: $(STAMP) browser data
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --durations=10 tests
 
-nbval: $(STAMP)
+nbval: $(STAMP) data
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --dist loadscope \
 	    --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
 	    --nbval-sanitize-with tests/nbval_sanitize.cfg $(CHAPTERS)
+
+## claims: re-run chapters at other seeds and thread counts, list every failing claim
+## (slow: not part of `make test`). Example: make claims SEEDS="1 2 3" CHAPTERS="01 03" THREADS="1 2"
+SEEDS    ?= 1 2 3
+THREADS  ?= 1 2
+JOBS     ?= 1
+claims: $(STAMP) data
+	$(BIN)/python tools/check_claims.py --seeds $(SEEDS) --threads $(THREADS) --jobs $(JOBS) \
+	    $(if $(CHAPTERS),--chapters $(CHAPTERS)) $(foreach s,$(SET),--set $(s))
 
 # The HTML book's browser test (tests/test_html.py) needs Chromium from the system packages.
 browser:

@@ -1,7 +1,10 @@
-"""The book's small built-in datasets and batching that stays on the device.
+"""The book's datasets and batching that stays on the device.
 
-Everything here loads offline from files shipped inside installed packages
-(scikit-learn and scikit-image), so chapters run without a network:
+- ``load_fashion_mnist``: Fashion-MNIST, 70,000 28x28 clothing images in 10 classes, the
+  book's main data set, read from local files (``helpers.data_files`` finds and verifies them).
+
+The small ones load offline from files shipped inside installed packages (scikit-learn and
+scikit-image):
 
 - ``load_digits``: 1,797 handwritten digits, 8x8, 10 classes.
 - ``load_textures``: patches cut from real texture photographs, one class per photograph.
@@ -15,6 +18,7 @@ Images are float32 in [0, 1], laid out (N, C, H, W); labels are int64 (N,).
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from helpers import data_files
 from helpers.device import best_device
 
 
@@ -113,6 +118,83 @@ def load_digits(val_fraction: float = 0.15, test_fraction: float = 0.2, seed: in
     y = bunch.target.astype(np.int64)
     classes = [str(c) for c in range(10)]
     return split_arrays("digits", x, y, classes, val_fraction, test_fraction, seed)
+
+
+def stratified_subset(y: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
+    """``size`` indices into y (N,), stratified by class, in shuffled order (int64).
+
+    Each class gets its share of ``size`` in proportion to its count (largest remainders
+    break ties, so the total is exactly ``size``). Same seed -> same indices.
+    """
+    labels, counts = np.unique(y, return_counts=True)
+    if isinstance(size, bool) or not isinstance(size, int | np.integer) or not 0 < size <= len(y):
+        raise ValueError(f"stratified_subset: size must be an int in 1..{len(y)}, got {size!r}")
+    share = counts * size / len(y)
+    take = np.floor(share).astype(int)
+    order = np.argsort(-(share - take), kind="stable")
+    take[order[: size - take.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    parts = [
+        rng.choice(np.flatnonzero(y == label), n, replace=False)
+        for label, n in zip(labels, take, strict=True)
+    ]  # a loop over classes, not examples
+    return rng.permutation(np.concatenate(parts)).astype(np.int64)
+
+
+_FASHION_CACHE: dict[tuple, dict[str, np.ndarray]] = {}
+
+
+def _fashion_arrays(root, download: bool) -> dict[str, np.ndarray]:
+    """The verified uint8 arrays, kept in memory after the first load (keyed on the files'
+    paths, sizes and times, so a replaced file is read again)."""
+    paths = data_files.find_fashion_mnist(root, download)
+    key = tuple((str(p), os.stat(p).st_size, os.stat(p).st_mtime_ns) for p in paths.values())
+    if key not in _FASHION_CACHE:
+        _FASHION_CACHE.clear()
+        _FASHION_CACHE[key] = data_files.read_fashion_mnist(root, download)
+    return _FASHION_CACHE[key]
+
+
+def load_fashion_mnist(
+    root=None, train_size: int | None = None, val_fraction: float = 0.1, seed: int = 0,
+    download: bool = False,
+) -> DataSplits:  # fmt: skip
+    """Fashion-MNIST: x (N, 1, 28, 28) float32 in [0, 1], y (N,) int64, 10 classes.
+
+    val: ``val_fraction`` of the 60,000 training images, stratified by class and chosen by
+    ``seed``. train: the rest, or with ``train_size=k`` a stratified, seed-deterministic
+    subset of k of them. test: the 10,000 test images, in file order.
+
+    Files are found by ``helpers.data_files.find_fashion_mnist``: ``root`` alone when given;
+    else ``BOOK_DATA_DIR``, Debian's ``dataset-fashion-mnist`` package, the user cache;
+    ``download=True`` fetches them into the cache when no place has them. Each file is
+    checked against its SHA-256 (once; the result is remembered).
+    """
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"load_fashion_mnist: val_fraction must be in [0, 1), got {val_fraction}")
+    arrays = _fashion_arrays(root, download)
+    images, labels = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
+    test_images, test_labels = arrays["t10k-images-idx3-ubyte"], arrays["t10k-labels-idx1-ubyte"]
+    tr, va, _ = stratified_indices(labels, val_fraction, 0.0, seed)
+    if train_size is not None:
+        if (
+            isinstance(train_size, bool)
+            or not isinstance(train_size, int | np.integer)
+            or not 0 < train_size <= len(tr)
+        ):
+            raise ValueError(
+                f"load_fashion_mnist: train_size must be None or an int in 1..{len(tr)} "
+                f"(the training images left after val_fraction={val_fraction}), got {train_size!r}"
+            )
+        tr = tr[stratified_subset(labels[tr], int(train_size), seed)]
+
+    def split(x, y, idx=slice(None)):
+        return Split((x[idx].astype(np.float32) / 255.0)[:, None], y[idx].astype(np.int64))
+
+    return DataSplits(
+        "fashion-mnist", split(images, labels, tr), split(images, labels, va),
+        split(test_images, test_labels), data_files.FASHION_MNIST_CLASSES,
+    )  # fmt: skip
 
 
 def load_faces(val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0):

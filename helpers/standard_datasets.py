@@ -1,8 +1,11 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 from a local folder, downloaded only on request.
+"""MNIST and CIFAR-10 from a local folder, downloaded only on request.
+
+(Fashion-MNIST, the book's main data set, has its own loader with a search path and
+checksums: ``helpers.data.load_fashion_mnist``.)
 
 Each loader reads the files exactly as they are published, from ``root`` itself:
 
-- MNIST and Fashion-MNIST: ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
+- MNIST: ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
   ``t10k-images-idx3-ubyte.gz``, ``t10k-labels-idx1-ubyte.gz`` (or the same names without
   ``.gz``).
 - CIFAR-10: the folder ``cifar-10-batches-py/`` (``data_batch_1`` .. ``data_batch_5``,
@@ -16,18 +19,16 @@ stratified and deterministic, from the training files; the test split is the tes
 
 from __future__ import annotations
 
-import gzip
 import pickle
 import tarfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from helpers.data import DataSplits, Split, stratified_indices
+from helpers.data_files import fresh_copy_hint, read_idx, retrieve
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
-FASHION_MNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 
 MNIST_MD5 = {
@@ -36,87 +37,15 @@ MNIST_MD5 = {
     "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
     "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
 }
-FASHION_MNIST_MD5 = {
-    "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-    "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-    "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-}
 CIFAR10_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 CIFAR10_FOLDER = "cifar-10-batches-py"
 CIFAR10_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch", "batches.meta")
 
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer",
     "dog", "frog", "horse", "ship", "truck",
 )  # fmt: skip
-
-# IDX type codes (third byte of the magic number) and the big-endian dtypes they stand for.
-_IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def _retrieve(url: str, **kwargs) -> str:
-    """``pooch.retrieve``, imported only when a download is asked for: pooch imports
-    ``tqdm.auto``, which prints a warning into notebooks that lack ipywidgets."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="IProgress not found")
-        import pooch
-
-    return pooch.retrieve(url, **kwargs)
-
-
-def _fresh_copy_hint(path: Path) -> str:
-    return (
-        f"delete {path.name} and load again with download=True, "
-        "or replace it with a fresh copy of the original file"
-    )
-
-
-def read_idx(path) -> np.ndarray:
-    """Read an IDX file (gzip-compressed or raw), the format of MNIST and Fashion-MNIST.
-
-    Header: magic number 0x0000TTDD (TT the type code, 0x08 for uint8; DD the number of
-    dimensions), then DD big-endian uint32 sizes. Returns an array of those sizes in native
-    byte order; uint8 for the published files: labels (N,), images (N, 28, 28).
-    A truncated, corrupt or inconsistent file raises ValueError naming the file.
-    """
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-        if raw[:2] == b"\x1f\x8b":  # gzip magic
-            raw = gzip.decompress(raw)
-    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
-        raise ValueError(
-            f"read_idx: {path} is not a readable gzip file ({err}); {_fresh_copy_hint(path)}"
-        ) from err
-    if len(raw) < 4 or raw[:2] != b"\x00\x00" or raw[2] not in _IDX_DTYPES or raw[3] == 0:
-        raise ValueError(
-            f"read_idx: {path} does not start with an IDX magic number: expected 0x0000TTDD "
-            f"with TT in {sorted(_IDX_DTYPES)} (0x08 = uint8) and DD >= 1, found "
-            f"0x{raw[:4].hex() or '(empty)'}; {_fresh_copy_hint(path)}"
-        )
-    dtype, ndim = np.dtype(_IDX_DTYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(
-            f"read_idx: {path} is truncated: expected a {header}-byte header for {ndim} "
-            f"dimensions, found {len(raw)} bytes; {_fresh_copy_hint(path)}"
-        )
-    shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
-        raise ValueError(
-            f"read_idx: {path} has a header for shape {shape} ({expected} bytes of data) "
-            f"but {len(raw) - header} bytes of data follow; {_fresh_copy_hint(path)}"
-        )
-    data = np.frombuffer(raw, dtype, offset=header).reshape(shape)
-    return data.astype(dtype.newbyteorder("="))
 
 
 def _missing_message(where, root, missing, url, alternatives="") -> str:
@@ -139,7 +68,7 @@ def _load_idx_dataset(
     root = Path(root)
     if download:
         for fname, md5 in md5s.items():
-            _retrieve(base_url + fname, known_hash=f"md5:{md5}", fname=fname, path=root)
+            retrieve(base_url + fname, known_hash=f"md5:{md5}", fname=fname, path=root)
     paths, missing = {}, []
     for fname in md5s:
         found = [root / n for n in (fname, fname.removesuffix(".gz")) if (root / n).is_file()]
@@ -197,17 +126,6 @@ def load_mnist(root, download: bool = False, val_fraction: float = 0.1, seed: in
     )
 
 
-def load_fashion_mnist(root, download: bool = False, val_fraction: float = 0.1, seed: int = 0):
-    """Fashion-MNIST from the IDX files in ``root``: x (N, 1, 28, 28) float32 in [0, 1].
-
-    Same layout and sizes as MNIST; classes ``FASHION_MNIST_CLASSES``.
-    """
-    return _load_idx_dataset(
-        "load_fashion_mnist", "fashion-mnist", root, download, FASHION_MNIST_MD5,
-        FASHION_MNIST_URL, FASHION_MNIST_CLASSES, val_fraction, seed,
-    )  # fmt: skip
-
-
 class _NumpyOnlyUnpickler(pickle.Unpickler):
     """Unpickle plain containers and NumPy arrays only: a pickle cannot run other code."""
 
@@ -234,12 +152,12 @@ def _read_cifar_pickle(path: Path) -> dict:
     except Exception as err:
         raise ValueError(
             f"load_cifar10: {path} is not a readable CIFAR-10 pickle ({err}); "
-            f"{_fresh_copy_hint(path)}"
+            f"{fresh_copy_hint(path)}"
         ) from err
     if not isinstance(obj, dict):
         raise ValueError(
             f"load_cifar10: expected a dict in {path}, found {type(obj).__name__}; "
-            f"{_fresh_copy_hint(path)}"
+            f"{fresh_copy_hint(path)}"
         )
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
@@ -252,12 +170,12 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     if data.ndim != 2 or data.shape[1] != 3072 or labels.shape != (len(data),):
         raise ValueError(
             f"load_cifar10: expected 'data' (N, 3072) and 'labels' (N,) in {path}, found "
-            f"{data.shape} and {labels.shape}; {_fresh_copy_hint(path)}"
+            f"{data.shape} and {labels.shape}; {fresh_copy_hint(path)}"
         )
     if labels.size and not (0 <= labels.min() and labels.max() < 10):
         raise ValueError(
             f"load_cifar10: expected labels in 0..9 in {path}, found "
-            f"{labels.min()}..{labels.max()}; {_fresh_copy_hint(path)}"
+            f"{labels.min()}..{labels.max()}; {fresh_copy_hint(path)}"
         )
     return data.astype(np.uint8).reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
@@ -274,7 +192,7 @@ def load_cifar10(root, download: bool = False, val_fraction: float = 0.1, seed: 
     folder, archive = root / CIFAR10_FOLDER, root / CIFAR10_ARCHIVE
     if download and not folder.is_dir():
         md5 = f"md5:{CIFAR10_MD5}"
-        _retrieve(CIFAR10_URL, known_hash=md5, fname=CIFAR10_ARCHIVE, path=root)
+        retrieve(CIFAR10_URL, known_hash=md5, fname=CIFAR10_ARCHIVE, path=root)
     if not folder.is_dir() and archive.is_file():
         try:
             with tarfile.open(archive, "r:gz") as tar:
@@ -282,7 +200,7 @@ def load_cifar10(root, download: bool = False, val_fraction: float = 0.1, seed: 
         except (tarfile.TarError, OSError, EOFError) as err:
             raise ValueError(
                 f"load_cifar10: {archive} is not a readable tar.gz archive ({err}); "
-                f"{_fresh_copy_hint(archive)}"
+                f"{fresh_copy_hint(archive)}"
             ) from err
     missing = [f"{CIFAR10_FOLDER}/{n}" for n in CIFAR10_FILES if not (folder / n).is_file()]
     if missing:

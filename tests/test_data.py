@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import data
+from helpers import data, data_files
 
 CPU = torch.device("cpu")
 
@@ -269,3 +269,100 @@ def test_datasplits_loaders(digits):
     xb, yb = next(iter(test))
     np.testing.assert_array_equal(xb.numpy(), digits.test.x[:64])
     np.testing.assert_array_equal(yb.numpy(), digits.test.y[:64])
+
+
+# ---------------------------------------------------------------- Fashion-MNIST
+
+
+def test_fashion_mnist_splits(tmp_path, fake_fashion):
+    arrays = fake_fashion(tmp_path / "f")
+    ds = data.load_fashion_mnist(tmp_path / "f", val_fraction=0.1, seed=0)
+    assert ds.name == "fashion-mnist" and len(ds.classes) == 10
+    assert [len(s.y) for s in (ds.train, ds.val, ds.test)] == [180, 20, 30]
+    for split in (ds.train, ds.val, ds.test):
+        assert split.x.dtype == np.float32 and split.y.dtype == np.int64
+        assert split.x.shape == (len(split.y), 1, 28, 28)
+        assert 0 <= split.x.min() and split.x.max() <= 1
+    np.testing.assert_array_equal(np.bincount(ds.val.y), np.full(10, 2))  # stratified
+    np.testing.assert_array_equal(np.rint(ds.test.x[:, 0] * 255), arrays["t10k-images-idx3-ubyte"])
+    np.testing.assert_array_equal(ds.test.y, arrays["t10k-labels-idx1-ubyte"])
+    # train and val together are the training file, each image once, with its own label
+    images = np.rint(np.concatenate([ds.train.x, ds.val.x])[:, 0] * 255).astype(np.uint8)
+    labels = np.concatenate([ds.train.y, ds.val.y])
+    raw, raw_labels = arrays["train-images-idx3-ubyte"], arrays["train-labels-idx1-ubyte"]
+    rows = {img.tobytes(): lab for img, lab in zip(raw, raw_labels, strict=True)}
+    assert len(rows) == len(raw) == len(images)
+    assert all(rows[img.tobytes()] == lab for img, lab in zip(images, labels, strict=True))
+
+
+def test_fashion_mnist_train_size_is_stratified_and_deterministic(tmp_path, fake_fashion):
+    fake_fashion(tmp_path / "f")
+    a = data.load_fashion_mnist(tmp_path / "f", train_size=50, seed=3)
+    b = data.load_fashion_mnist(tmp_path / "f", train_size=50, seed=3)
+    c = data.load_fashion_mnist(tmp_path / "f", train_size=50, seed=4)
+    assert len(a.train.y) == 50 and np.bincount(a.train.y).tolist() == [5] * 10
+    np.testing.assert_array_equal(a.train.x, b.train.x)
+    assert not np.array_equal(a.train.x, c.train.x)
+    full = data.load_fashion_mnist(tmp_path / "f", seed=3)
+    np.testing.assert_array_equal(a.val.x, full.val.x)  # the subset leaves val alone
+    train_rows = {x.tobytes() for x in full.train.x}
+    assert all(x.tobytes() in train_rows for x in a.train.x)  # drawn from train, not val
+    assert len(data.load_fashion_mnist(tmp_path / "f", train_size=13).train.y) == 13
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"train_size": 0}, r"train_size must be None or an int in 1..180 .* got 0"),
+        ({"train_size": 181}, r"got 181"),
+        ({"train_size": 2.5}, r"got 2.5"),
+        ({"val_fraction": 1.0}, r"val_fraction must be in \[0, 1\), got 1.0"),
+    ],
+)
+def test_fashion_mnist_bad_arguments(tmp_path, fake_fashion, kwargs, message):
+    fake_fashion(tmp_path / "f")
+    with pytest.raises(ValueError, match=message):
+        data.load_fashion_mnist(tmp_path / "f", **kwargs)
+
+
+def test_fashion_mnist_missing_files_message(tmp_path, fake_fashion):
+    with pytest.raises(FileNotFoundError, match="make data"):
+        data.load_fashion_mnist()
+
+
+@given(
+    counts=st.lists(st.integers(1, 40), min_size=1, max_size=8),
+    frac=st.floats(0.01, 1.0),
+    seed=st.integers(0, 100),
+)
+@settings(max_examples=60)
+def test_stratified_subset_properties(counts, frac, seed):
+    y = np.repeat(np.arange(len(counts)), counts)
+    size = max(1, round(frac * len(y)))
+    idx = data.stratified_subset(y, size, seed)
+    assert idx.dtype == np.int64 and len(idx) == size == len(np.unique(idx))
+    taken = np.bincount(y[idx], minlength=len(counts))
+    assert np.all(np.abs(taken - np.array(counts) * size / len(y)) < 1 + 1e-9)
+    np.testing.assert_array_equal(idx, data.stratified_subset(y, size, seed))
+
+
+def test_stratified_subset_rejects_bad_size():
+    with pytest.raises(ValueError, match=r"size must be an int in 1..5, got 6"):
+        data.stratified_subset(np.arange(5), 6)
+
+
+def _fashion_installed() -> bool:
+    try:
+        data_files.find_fashion_mnist()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _fashion_installed(), reason="Fashion-MNIST is not installed here")
+def test_real_fashion_mnist():
+    ds = data.load_fashion_mnist(train_size=1000, seed=0)
+    assert [len(s.y) for s in (ds.train, ds.val, ds.test)] == [1000, 6000, 10000]
+    assert np.bincount(ds.train.y).tolist() == [100] * 10
+    assert np.bincount(ds.val.y).tolist() == [600] * 10
+    assert ds.train.x.shape[1:] == (1, 28, 28)

@@ -101,67 +101,14 @@ def no_network(monkeypatch):
     monkeypatch.setattr(pooch, "retrieve", refuse)
 
 
-# ---------------------------------------------------------------- read_idx
+# ---------------------------------------------------------------- MNIST
 
 
 @pytest.mark.parametrize("compress", [True, False])
-@pytest.mark.parametrize("shape", [(7,), (3, 28, 28), (2, 3, 4, 5)])
-def test_read_idx_round_trip(tmp_path, compress, shape):
-    array = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    out = sd.read_idx(write_idx(tmp_path / "f", array, compress))
-    assert out.dtype == np.uint8
-    np.testing.assert_array_equal(out, array)
-
-
-def test_read_idx_other_dtypes(tmp_path):
-    array = np.arange(6, dtype=">i4").reshape(2, 3)
-    raw = struct.pack(">BBBBII", 0, 0, 0x0C, 2, 2, 3) + array.tobytes()
-    (tmp_path / "f").write_bytes(raw)
-    out = sd.read_idx(tmp_path / "f")
-    assert out.dtype == np.int32 and out.dtype.isnative
-    np.testing.assert_array_equal(out, array)
-
-
-@pytest.mark.parametrize(
-    ("raw", "message"),
-    [
-        (b"", "does not start with an IDX magic number"),
-        (b"\x01\x02\x08\x01", "found 0x01020801"),
-        (b"\x00\x00\x07\x01", "found 0x00000701"),
-        (b"\x00\x00\x08\x00", "DD >= 1"),
-        (b"\x00\x00\x08\x03\x00\x00\x00\x02", "truncated: expected a 16-byte header"),
-        (idx_bytes(np.zeros((4, 2, 2)))[:-3], r"shape (4, 2, 2) (16 bytes of data) but 13"),
-        (idx_bytes(np.zeros(3)) + b"\x00", r"shape (3,) (3 bytes of data) but 4 bytes"),
-    ],
-)
-@pytest.mark.parametrize("compress", [True, False])
-def test_read_idx_corrupt(tmp_path, raw, message, compress):
-    path = tmp_path / "train-labels-idx1-ubyte.gz"
-    path.write_bytes(gzip.compress(raw) if compress else raw)
-    with pytest.raises(ValueError, match=re.escape(message)) as err:
-        sd.read_idx(path)
-    assert str(path) in str(err.value) and "download=True" in str(err.value)
-
-
-def test_read_idx_truncated_gzip(tmp_path):
-    path = tmp_path / "t10k-images-idx3-ubyte.gz"
-    path.write_bytes(gzip.compress(idx_bytes(np.zeros((5, 28, 28))))[:-20])
-    with pytest.raises(ValueError, match="not a readable gzip file") as err:
-        sd.read_idx(path)
-    assert "t10k-images-idx3-ubyte.gz" in str(err.value) and "fresh copy" in str(err.value)
-
-
-# ---------------------------------------------------------------- MNIST and Fashion-MNIST
-
-
-@pytest.mark.parametrize("compress", [True, False])
-@pytest.mark.parametrize(
-    ("loader", "classes"),
-    [(sd.load_mnist, tuple("0123456789")), (sd.load_fashion_mnist, sd.FASHION_MNIST_CLASSES)],
-)
-def test_load_idx_dataset(tmp_path, no_network, compress, loader, classes):
+def test_load_idx_dataset(tmp_path, no_network, compress):
     arrays = write_mnist(tmp_path, compress)
-    ds = loader(tmp_path, val_fraction=0.25, seed=0)
+    ds = sd.load_mnist(tmp_path, val_fraction=0.25, seed=0)
+    classes = tuple("0123456789")
     assert ds.classes == classes and len(classes) == 10
     assert [len(s.y) for s in (ds.train, ds.val, ds.test)] == [30, 10, 10]
     for split in (ds.train, ds.val, ds.test):
@@ -190,7 +137,7 @@ def test_mnist_val_is_deterministic(tmp_path, no_network):
         np.testing.assert_array_equal(sa.x, sb.x)
         np.testing.assert_array_equal(sa.y, sb.y)
     assert not np.array_equal(a.val.x, sd.load_mnist(tmp_path, val_fraction=0.25, seed=6).val.x)
-    assert a.name == "mnist" and sd.load_fashion_mnist(tmp_path).name == "fashion-mnist"
+    assert a.name == "mnist"
 
 
 def test_mnist_missing_folder_message(tmp_path, no_network):
@@ -203,12 +150,12 @@ def test_mnist_missing_folder_message(tmp_path, no_network):
     assert "download=True" in message and sd.MNIST_URL in message and str(root) in message
 
 
-def test_fashion_missing_one_file(tmp_path, no_network):
+def test_mnist_missing_one_file(tmp_path, no_network):
     write_mnist(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(FileNotFoundError, match="missing in .*: t10k-labels-idx1-ubyte.gz") as err:
-        sd.load_fashion_mnist(tmp_path)
-    assert sd.FASHION_MNIST_URL in str(err.value)
+        sd.load_mnist(tmp_path)
+    assert sd.MNIST_URL in str(err.value)
     assert "train-images" not in str(err.value)
 
 
@@ -235,19 +182,13 @@ def test_mnist_inconsistent_files(tmp_path, no_network, replace, array, message)
 
 
 def test_bad_val_fraction(tmp_path, no_network):
-    for loader in (sd.load_mnist, sd.load_fashion_mnist, sd.load_cifar10):
+    for loader in (sd.load_mnist, sd.load_cifar10):
         with pytest.raises(ValueError, match=r"val_fraction in \[0, 1\), got 1.0"):
             loader(tmp_path, val_fraction=1.0)
 
 
-@pytest.mark.parametrize(
-    ("loader", "md5s", "url"),
-    [
-        (sd.load_mnist, sd.MNIST_MD5, sd.MNIST_URL),
-        (sd.load_fashion_mnist, sd.FASHION_MNIST_MD5, sd.FASHION_MNIST_URL),
-    ],
-)
-def test_download_uses_pooch_with_known_hashes(tmp_path, monkeypatch, loader, md5s, url):
+def test_download_uses_pooch_with_known_hashes(tmp_path, monkeypatch):
+    loader, md5s, url = sd.load_mnist, sd.MNIST_MD5, sd.MNIST_URL
     arrays = tiny_mnist()
     calls = []
 
@@ -265,8 +206,7 @@ def test_download_uses_pooch_with_known_hashes(tmp_path, monkeypatch, loader, md
 
 def test_published_checksums():
     assert sd.MNIST_MD5["train-images-idx3-ubyte.gz"] == "f68b3c2dcbeaaa9fbdd348bbdeb94873"
-    assert sd.FASHION_MNIST_MD5["t10k-labels-idx1-ubyte.gz"] == "bb300cfdad3c16e7a12a480ee83cd310"
-    for md5 in [*sd.MNIST_MD5.values(), *sd.FASHION_MNIST_MD5.values(), sd.CIFAR10_MD5]:
+    for md5 in [*sd.MNIST_MD5.values(), sd.CIFAR10_MD5]:
         assert re.fullmatch("[0-9a-f]{32}", md5)
 
 
