@@ -5,11 +5,16 @@
 interrupted run continues where it stopped and, on the CPU, ends with the same weights as an
 uninterrupted one. Files are written atomically: to a temporary file first, then renamed, so a
 crash while saving leaves the previous checkpoint intact.
+
+Everything in a checkpoint is a tensor or a plain Python value (the NumPy and Python RNG
+states are stored as a tensor and as lists of ints), so it loads with
+``torch.load(..., weights_only=True)``, which cannot run code hidden in a file.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import random
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,12 +28,25 @@ def _generators(loaders: Iterable) -> list[torch.Generator]:
     return [g for g in (getattr(loader, "generator", None) for loader in loaders) if g is not None]
 
 
+def _numpy_state() -> dict:
+    """NumPy's legacy global state as plain values and a tensor (no ndarray)."""
+    name, key, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    return {"name": str(name), "key": torch.from_numpy(key.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}  # fmt: skip
+
+
+def _python_state() -> list:
+    version, words, gauss = random.getstate()
+    return [version, list(words), gauss]
+
+
 def rng_state(loaders: Iterable = ()) -> dict:
     """Every random state a training run reads: Python, NumPy's global, torch (CPU, CUDA) and
-    the generators of the given data loaders (their shuffling order)."""
+    the generators of the given data loaders (their shuffling order). Only tensors and plain
+    Python values, so that the state loads with ``weights_only=True``."""
     return {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),  # noqa: NPY002 - the legacy global state is saved too
+        "python": _python_state(),
+        "numpy": _numpy_state(),  # the legacy global state is saved too
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "loaders": [g.get_state() for g in _generators(loaders)],
@@ -37,8 +55,13 @@ def rng_state(loaders: Iterable = ()) -> dict:
 
 def set_rng_state(state: dict, loaders: Iterable = ()) -> None:
     """Restore what ``rng_state`` saved; the loaders must be the same kind, in the same order."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])  # noqa: NPY002
+    version, words, gauss = state["python"]
+    random.setstate((version, tuple(words), gauss))
+    np_state = state["numpy"]
+    key = np_state["key"].numpy().astype(np.uint32)
+    np.random.set_state(  # noqa: NPY002
+        (np_state["name"], key, np_state["pos"], np_state["has_gauss"], np_state["cached_gaussian"])
+    )
     torch.set_rng_state(state["torch"])
     if state["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -80,13 +103,21 @@ def load_checkpoint(path, *, model, optimizer=None, scheduler=None,
                     loaders: Iterable = ()) -> dict:
     """Restore a ``save_checkpoint`` file into the given objects; returns the saved dict.
 
-    The file holds Python and NumPy objects besides tensors, so it is read with
-    ``weights_only=False``: load only checkpoints you wrote yourself.
+    The file is read with ``weights_only=True``: tensors and plain Python values only, so a
+    file that hides other objects is refused with a ValueError instead of running their code.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"load_checkpoint: no checkpoint at {path}")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"load_checkpoint: {path} holds objects other than tensors and plain values, "
+            f"so it is not loaded (weights_only=True): {str(err).splitlines()[0]}"
+        ) from err
+    if not isinstance(state, dict):
+        raise ValueError(f"load_checkpoint: {path} is not a fit checkpoint (not a dict)")
     missing = {"epoch", "model", "optimizer", "rng"} - set(state)
     if missing:
         raise ValueError(f"load_checkpoint: {path} is not a fit checkpoint (missing {missing})")

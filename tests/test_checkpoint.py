@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -138,3 +139,31 @@ def test_amp_and_channels_last_train_a_small_cnn(options):
     assert h["train_loss"][-1] < h["train_loss"][0]
     if options.get("channels_last"):
         assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    model = torch.nn.Linear(2, 2)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    save_checkpoint(tmp_path / "c.pt", epoch=1, model=model, optimizer=opt)
+    state = torch.load(tmp_path / "c.pt", weights_only=True)  # raises if anything else is inside
+    assert isinstance(state["rng"]["numpy"]["key"], torch.Tensor)
+    assert isinstance(state["rng"]["python"][1], list)
+
+
+def test_numpy_and_python_rng_states_are_restored(tmp_path):
+    import random
+
+    saved = rng_state()
+    expected = (random.random(), np.random.rand(3))  # noqa: NPY002
+    set_rng_state(saved)
+    assert random.random() == expected[0]
+    np.testing.assert_array_equal(np.random.rand(3), expected[1])  # noqa: NPY002
+
+
+def test_checkpoint_with_foreign_objects_is_refused(tmp_path):
+    import fractions
+
+    state = {"epoch": 1, "model": {}, "optimizer": {}, "rng": fractions.Fraction(1, 3)}
+    torch.save(state, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match="weights_only=True"):
+        load_checkpoint(tmp_path / "bad.pt", model=torch.nn.Linear(1, 1))
