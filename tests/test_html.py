@@ -25,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 import requests
 import websocket
@@ -71,6 +72,14 @@ def test_the_toc_is_generated_from_every_chapter_present(tmp_path):
     assert re.findall(r"- file: (\S+)", toc) == [p.stem for p in CHAPTERS]
 
 
+def test_the_chapter_number_is_cut_from_the_title(tmp_path):
+    build_html.strip_chapter_number(CHAPTERS[0], tmp_path / "c.ipynb")
+    first = nbformat.read(tmp_path / "c.ipynb", as_version=4).cells[0].source
+    assert first.startswith("# ") and not first.startswith("# Chapter")
+    original = nbformat.read(CHAPTERS[0], as_version=4).cells[0].source
+    assert original.startswith("# Chapter 1")  # the chapter itself keeps its number
+
+
 def test_every_chapter_is_a_numbered_page_with_code_figures_and_math(book):
     index = (book / "intro.html").read_text()
     for number, notebook in enumerate(CHAPTERS, start=1):
@@ -82,6 +91,8 @@ def test_every_chapter_is_a_numbered_page_with_code_figures_and_math(book):
             f"{page.name} is not numbered {number}"
         )
         assert 'class="cell docutils container"' in html, f"{page.name} has no code cells"
+        title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+        assert "Chapter" not in title, f"{page.name} is numbered twice: {title}"
     assert list(book.glob("_images/*.png")), "no figures were written"
 
 

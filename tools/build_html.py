@@ -75,12 +75,28 @@ def copy_mathjax(target: Path) -> None:
     config.write_text(text.replace(blank, "src:\"local('MathJax_Blank')\""))
 
 
+CHAPTER_PREFIX = re.compile(r"^#\s+Chapter\s+\d+\s*[—–:-]\s*", re.M)
+
+
+def strip_chapter_number(notebook: Path, target: Path) -> None:
+    """Copy ``notebook`` to ``target`` with its title "# Chapter 7 — Residual networks" cut
+    to "# Residual networks": the numbered table of contents adds "7." itself."""
+    import nbformat
+
+    nb = nbformat.read(notebook, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and cell.source.lstrip().startswith("# "):
+            cell.source = CHAPTER_PREFIX.sub("# ", cell.source, count=1)
+            break
+    nbformat.write(nb, target)
+
+
 def assemble(source: Path, chapters: list[Path]) -> None:
     if source.exists():
         shutil.rmtree(source)
     shutil.copytree(ROOT / "book", source)
     for notebook in chapters:
-        shutil.copy2(notebook, source / notebook.name)
+        strip_chapter_number(notebook, source / notebook.name)
     write_toc(source, chapters)
     copy_mathjax(source / "_extra" / "_static" / "mathjax")
 
