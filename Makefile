@@ -9,7 +9,7 @@ CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 # with progress bars off so that no stored output depends on timing.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BOOK_PROGRESS=0 TQDM_DISABLE=1 PYTHONHASHSEED=0
 
-.PHONY: all book test lint unit nbval lab sync lock clean venv assignments html browser bench data claims
+.PHONY: all book test lint unit nbval lab sync lock clean venv assignments html browser bench data claims outputs
 
 all: book
 
@@ -27,11 +27,17 @@ $(STAMP): requirements.lock pyproject.toml
 data: $(STAMP)
 	@if $(BIN)/python -m helpers.data_files --no-download >/dev/null 2>&1; then 	    $(BIN)/python -m helpers.data_files --no-download; 	else 	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then 	        echo "installing Debian's dataset-fashion-mnist"; 	        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive 	          apt-get install -y -qq dataset-fashion-mnist >/dev/null; } 	        || echo "apt-get could not install dataset-fashion-mnist; downloading instead"; 	    fi; 	    $(BIN)/python -m helpers.data_files; 	fi
 
-## book: set up .venv and the data, execute every chapter top to bottom in a fresh kernel,
-## saving outputs, then build the HTML book from those outputs
+## book: set up .venv and the data, execute every chapter top to bottom in a fresh kernel
+## (one per core) into _build/executed, then build the HTML book from those. chapters/ is
+## left as it is.
 book: $(STAMP) data
+	$(BIN)/python tools/execute_chapters.py --out _build/executed $(CHAPTERS)
+	$(BIN)/python tools/build_html.py --out _build/html --chapters _build/executed
+
+## outputs (maintainers): execute every chapter and write the outputs back into chapters/,
+## the committed outputs that readers, nbval and `make html` see
+outputs: $(STAMP) data
 	$(BIN)/python tools/execute_chapters.py $(CHAPTERS)
-	$(MAKE) html
 
 ## html: the static HTML book (Jupyter Book 1) in _build/html, from the committed outputs
 html: $(STAMP)

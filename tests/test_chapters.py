@@ -37,7 +37,7 @@ def test_py_and_ipynb_hold_the_same_cells(nb_path):
 def test_outputs_come_from_one_top_to_bottom_run(nb_path):
     nb = nbformat.read(nb_path, as_version=4)
     counts = [c.execution_count for c in nb.cells if c.cell_type == "code" and c.source.strip()]
-    assert None not in counts, "some code cells were never executed: run `make book`"
+    assert None not in counts, "some code cells were never executed: run `make outputs`"
     assert counts == list(range(1, len(counts) + 1)), "not one run in a fresh kernel"
 
 

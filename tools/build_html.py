@@ -1,15 +1,17 @@
-"""Build the static HTML book with Jupyter Book 1 from the chapters' committed outputs.
+"""Build the static HTML book with Jupyter Book 1 from executed chapter notebooks.
 
-    python tools/build_html.py [--out _build/html]
+    python tools/build_html.py [--out _build/html] [--chapters _build/executed]
 
-Used by `make html`. It assembles a source folder (``_build/book-src``) from book/ (the
-configuration and the front page), every chapter present in chapters/ (the ``.ipynb`` only,
-never executed) and a table of contents generated from those chapters; copies MathJax from
-the installed ``jupyter-server-mathjax`` package into the book's ``_static/mathjax`` (through
-``html_extra_path``) so the math is typeset offline; and runs ``jupyter-book build``.
-sphinx-thebe (part of Jupyter Book, unused here: no launch buttons) writes the address of its
-remote script into every page; those script tags are removed, so that no page names another
-machine. The HTML ends up in ``--out``; open its ``index.html`` from disk, no server needed.
+Used by `make html` (from the committed outputs in chapters/) and by `make book` (from the
+notebooks it has just executed into _build/executed/). It assembles a source folder
+(``_build/book-src``) from book/ (the configuration and the front page), every chapter
+notebook present (the ``.ipynb`` only, never executed here) and a table of contents
+generated from those chapters; copies MathJax from the installed ``jupyter-server-mathjax``
+package into the book's ``_static/mathjax`` (through ``html_extra_path``) so the math is
+typeset offline; and runs ``jupyter-book build``. sphinx-thebe (part of Jupyter Book, unused
+here: no launch buttons) writes the address of its remote script into every page; those
+script tags are removed, so that no page names another machine. The HTML ends up in
+``--out``; open its ``index.html`` from disk, no server needed.
 """
 
 from __future__ import annotations
@@ -129,10 +131,12 @@ def build(out: Path, chapters: list[Path], scratch: Path | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "_build" / "html")
+    parser.add_argument("--chapters", type=Path, default=ROOT / "chapters",
+                        help="the folder of executed chapter notebooks")  # fmt: skip
     args = parser.parse_args(argv)
-    chapters = sorted((ROOT / "chapters").glob(CHAPTER_GLOB))
+    chapters = sorted(args.chapters.glob(CHAPTER_GLOB))
     if not chapters:
-        print("build_html: no chapters in chapters/", file=sys.stderr)
+        print(f"build_html: no chapters in {args.chapters}", file=sys.stderr)
         return 1
     out = build(args.out.resolve(), chapters)
     print(f"HTML book of {len(chapters)} chapter(s): {out / 'index.html'}")
