@@ -1,5 +1,11 @@
 # Two commands matter: `make book` and `make test`. Both start from a fresh clone.
-PYTHON ?= python3.11
+# Python 3.11, 3.12 or 3.13: the first found, or PYTHON=/path/to/python.
+SUPPORTED_PYTHONS := 3.11 3.12 3.13
+PYTHON ?= $(firstword $(foreach v,$(SUPPORTED_PYTHONS),$(shell command -v python$(v) 2>/dev/null)))
+CHECK_PYTHON = test -n "$(PYTHON)" && $(PYTHON) -c 'import sys; sys.exit(not (3, 11) <= sys.version_info[:2] <= (3, 13))' 2>/dev/null \
+	|| { echo "no supported Python: the book needs Python 3.11, 3.12 or 3.13 (python3.11, python3.12 or python3.13 on PATH, or make PYTHON=/path/to/python); found '$(PYTHON)'" >&2; exit 1; }
+LATEST := .venv-latest
+TORCH_LOCKED := $(shell sed -n 's/^torch==//p' requirements.lock)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
@@ -9,14 +15,14 @@ CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 # with progress bars off so that no stored output depends on timing.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BOOK_PROGRESS=0 TQDM_DISABLE=1 PYTHONHASHSEED=0
 
-.PHONY: all book test lint unit nbval lab sync lock clean venv assignments html browser bench data claims outputs
+.PHONY: all book test test-latest lint unit nbval lab sync lock clean venv assignments html browser bench data claims outputs
 
 all: book
 
 venv: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/python || { $(CHECK_PYTHON) && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
@@ -49,6 +55,20 @@ assignments: $(STAMP)
 
 ## test: set up .venv and run ruff, the helpers' tests, the pairing test and nbval on every chapter
 test: lint unit nbval
+
+## test-latest: the unit tests and chapter 1 under nbval in .venv-latest, built from
+## pyproject.toml's ranges without the lock: the newest release of every dependency, except
+## torch, kept at the lock's version (a newer one is a several-GB CUDA build here)
+test-latest: browser data
+	@test -x $(LATEST)/bin/python || { $(CHECK_PYTHON) && $(PYTHON) -m venv $(LATEST); }
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager \
+	    "torch==$(TORCH_LOCKED)" -e ".[dev]"
+	$(LATEST)/bin/python -m pip list --format=freeze | grep -iE '^(numpy|matplotlib|scikit-learn|scikit-image|jupytext|nbval|nbclient|hypothesis|pytest|torch)=='
+	$(TEST_ENV) $(LATEST)/bin/python -m pytest -n 2 --durations=5 tests
+	$(TEST_ENV) $(LATEST)/bin/python -m pytest --nbval-lax --nbval-current-env \
+	    --nbval-cell-timeout=300 --nbval-sanitize-with tests/nbval_sanitize.cfg \
+	    chapters/01_convolution.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check helpers tests tools benchmarks chapters/*.py
@@ -92,10 +112,11 @@ sync: $(STAMP)
 
 ## lock: re-resolve requirements.lock from pyproject.toml (needs the registries)
 lock:
+	@$(CHECK_PYTHON)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
-	.lock-venv/bin/python -m pip install --quiet "torch==2.13.0" -e ".[dev]"
+	.lock-venv/bin/python -m pip install --quiet "torch==$(TORCH_LOCKED)" -e ".[dev]"
 	.lock-venv/bin/python tools/write_lock.py .lock-venv > requirements.lock
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis _build assignments
+	rm -rf $(VENV) $(LATEST) .pytest_cache .hypothesis _build assignments
