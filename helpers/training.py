@@ -9,6 +9,7 @@ default).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import sys
@@ -131,6 +132,23 @@ def _non_finite(epoch: int, step: int | None, value: float) -> FloatingPointErro
                               "lower the learning rate or check the data")
 
 
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module):
+    """``with eval_mode(model): ...`` runs the block with every module in eval mode and then
+    gives each module back its own ``.training`` flag.
+
+    ``model.train(was_training)`` is not the same: it sets *every* module to one mode, so a
+    batch norm that was frozen in eval mode inside a training model would come back training.
+    """
+    modes = {module: module.training for module in model.modules()}
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, mode in modes.items():
+            module.training = mode
+
+
 def evaluate(model: torch.nn.Module, data: Batches, *, loss_fn: LossFn | None = None,
              device: torch.device | str | None = None) -> Evaluation:
     """Mean loss and accuracy of ``model`` over the (x, y) batches of ``data``.
@@ -140,26 +158,20 @@ def evaluate(model: torch.nn.Module, data: Batches, *, loss_fn: LossFn | None = 
     """
     loss_fn = loss_fn or F.cross_entropy
     device = torch.device(device) if device is not None else _model_device(model)
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     count, has_acc = 0, True
-    try:
-        with torch.no_grad():
-            for x, y in data:
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                out = model(x)
-                n = y.shape[0]
-                loss_sum += loss_fn(out, y).float() * n
-                hits = _correct(out, y)
-                has_acc = has_acc and hits is not None
-                if hits is not None:
-                    correct += hits
-                count += n
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
+    with eval_mode(model), torch.no_grad():
+        for x, y in data:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            out = model(x)
+            n = y.shape[0]
+            loss_sum += loss_fn(out, y).float() * n
+            hits = _correct(out, y)
+            has_acc = has_acc and hits is not None
+            if hits is not None:
+                correct += hits
+            count += n
     if count == 0:
         raise ValueError("evaluate: data yielded no batches; expected at least one (x, y) batch")
     accuracy = correct.item() / count if has_acc else math.nan
@@ -177,14 +189,8 @@ def predict(model: torch.nn.Module, data: torch.Tensor | Batches,
         raise ValueError(f"predict: batch_size must be >= 1, got {batch_size}")
     device = torch.device(device) if device is not None else _model_device(model)
     batches = data.split(batch_size) if isinstance(data, torch.Tensor) else (x for x, _ in data)
-    modes = {module: module.training for module in model.modules()}
-    model.eval()
-    try:
-        with torch.no_grad():
-            outs = [model(x.to(device, non_blocking=True)).cpu() for x in batches]
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
+    with eval_mode(model), torch.no_grad():
+        outs = [model(x.to(device, non_blocking=True)).cpu() for x in batches]
     return torch.cat(outs)
 
 

@@ -333,3 +333,15 @@ BAD_CALLS = [
 def test_bad_parameters_raise_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_tta_probs_keeps_a_frozen_batch_norm_frozen():
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(), torch.nn.LazyLinear(3)
+    )
+    model(torch.zeros(2, 1, 6, 6))
+    model.train()
+    model[1].eval()  # batch norm frozen for fine-tuning
+    A.tta_probs(model, torch.rand(4, 1, 6, 6), [lambda x: x, lambda x: x.flip(-1)])
+    assert model.training and model[0].training
+    assert not model[1].training, "tta_probs switched a frozen batch norm back to training"

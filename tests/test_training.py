@@ -293,3 +293,15 @@ def test_fit_in_a_notebook_stores_a_single_line():
 
 def test_kernel_detection_outside_jupyter():
     assert progress._in_jupyter_kernel() is False
+
+
+def test_eval_mode_restores_each_module_and_keeps_a_frozen_batch_norm_frozen():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.ReLU())
+    model.train()
+    model[1].eval()  # frozen by the user
+    with training.eval_mode(model):
+        assert not any(m.training for m in model.modules())
+    assert model.training and model[0].training and not model[1].training
+    with pytest.raises(RuntimeError), training.eval_mode(model):
+        raise RuntimeError("modes are restored on errors too")
+    assert model.training and not model[1].training

@@ -20,6 +20,7 @@ from helpers.augment.photometry import (
     adjust_saturation,
     adjust_sharpness,
 )
+from helpers.training import eval_mode
 
 
 def _rand_augment_op(name: str, x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -100,15 +101,11 @@ def tta_probs(model: torch.nn.Module, x: torch.Tensor,
               transforms: Sequence[Callable[[torch.Tensor], torch.Tensor]]) -> torch.Tensor:
     """Test-time augmentation: the softmax probabilities of ``model`` averaged over
     deterministic ``transforms`` of x (include ``lambda x: x`` for the original). Runs in eval
-    mode without gradients and restores the mode. Returns (N, K)."""
+    mode without gradients and gives every module back its own mode (a batch norm frozen in
+    eval mode stays frozen). Returns (N, K)."""
     x = _check_images(x, "tta_probs")
     if not transforms:
         raise ValueError("tta_probs: expected at least one transform, got none")
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            probs = [torch.softmax(model(t(x)), dim=1) for t in transforms]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.no_grad():
+        probs = [torch.softmax(model(t(x)), dim=1) for t in transforms]
     return torch.stack(probs).mean(0)
