@@ -2,9 +2,10 @@
 # # Chapter 1 — Convolution
 #
 # A convolutional layer is a small linear filter slid over an image. This chapter builds one
-# from its defining sum, first as plain loops and then vectorized, checks it against PyTorch to
-# the last bit of float64, derives its gradient, and trains a small convolutional network on real
-# handwritten digits.
+# from its defining sum, first as plain loops and then vectorized, checks it against PyTorch
+# (relative error below $10^{-12}$ in float64), derives its gradient, and trains a small
+# convolutional network on Fashion-MNIST, photographs of clothing, against a fully connected
+# network of the same size and against the dataset's published classical baselines.
 #
 # **Learning goals.** After this chapter you can
 #
@@ -12,17 +13,38 @@
 #    sharing buy;
 # 2. write a 2-D convolution (strictly, a cross-correlation) with padding, stride, several input
 #    channels, several filters and a bias, in loops and vectorized;
-# 3. predict the output size $\lfloor (n + 2p - f)/s \rfloor + 1$ of a convolution or pooling layer;
+# 3. predict the output size $\lfloor (H + 2P - K)/S \rfloor + 1$ of a convolution or pooling
+#    layer;
 # 4. see a convolution as a sparse, weight-shared fully connected layer, and derive its backward
-#    pass from that picture;
+#    pass: the input gradient is a full cross-correlation with the rotated filter;
 # 5. say what pooling does to translation, and how the receptive field grows with depth;
-# 6. train a CNN in PyTorch on the digits and compare it with a fully connected network.
+# 6. train a CNN in PyTorch on Fashion-MNIST, compare it with a fully connected network of the
+#    same size, and measure how both cope with shifted images.
+#
+# **Notation.** One symbol per meaning, in the prose, the formulas and the code:
+#
+# | symbol | meaning | in code |
+# |---|---|---|
+# | $N$, $i$ | number of images in a batch, image index | `n_images`, `i` |
+# | $C_{in}$, $c$ | input channels, input-channel index | `c_in`, `c` |
+# | $C_{out}$, $o$ | filters (= output channels), filter index | `c_out`, `o` |
+# | $H$, $W$ | input height and width | `h`, `width` |
+# | $w$, $b$ | filter weights $(C_{out}, C_{in}, K_H, K_W)$, biases $(C_{out},)$ | `w`, `b` |
+# | $K$ ($K_H$, $K_W$) | kernel size (height, width) | `kernel`, `kh`, `kw` |
+# | $k$, $l$ | row and column offset inside the kernel | `k`, `l` (as `einsum` indices) |
+# | $S$, $P$ | stride, zero padding on each side | `stride`, `padding` |
+# | $u$, $v$ | output row and column, of $H_{out} \times W_{out}$ | `u`, `v` |
+#
+# In code `F` is always `torch.nn.functional`, never a count.
 
 # %% tags=["parameters"]
-SEED = 0  # one seed for NumPy and torch
-EPOCHS = 20  # epochs for the CNN and the MLP on the digits
+SEED = 0  # one seed for NumPy, torch, the data subset and the batch order
+TRAIN_SIZE = 20_000  # stratified subset of Fashion-MNIST's 60,000 training images
+VAL_FRACTION = 0.02  # of the 60,000, held out for validation (1,200 images)
+EPOCHS = 3  # epochs for the CNN and the MLP
 BATCH_SIZE = 64
 LEARNING_RATE = 3e-3  # Adam's step size for both networks
+SHIFT_IMAGES = 1_000  # test images in the shift experiment (each moved in 4 directions)
 TIMING_IMAGES = 4  # images in the loops-vs-vectorized timing (the loop version is slow)
 
 # %%
@@ -32,7 +54,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from skimage.color import rgb2gray
 
-from helpers import checks, data, models, numpy_nn, plotting, training
+from helpers import data, models, numpy_nn, plotting, training
+from helpers.checks import conv as checks  # the checks of this chapter's exercises
 from helpers.device import best_device, describe
 from helpers.gradcheck import numerical_gradient, rel_error
 from helpers.reproducibility import seed_everything
@@ -50,7 +73,7 @@ print("device:", describe(device))
 # modest $100 \times 100$ grayscale image feeding $1{,}000$ hidden units that is
 # $10^4 \times 10^3 = 10^7$ weights in the first layer alone, and the count grows with the image
 # area. Worse, the layer begins by flattening the image into a vector of $10^4$ numbers: which
-# pixels were neighbours is forgotten, and a feature learned at one place (an edge, a stroke) has
+# pixels were neighbours is forgotten, and a feature learned at one place (an edge, a seam) has
 # to be learned again at every other place.
 #
 # A convolutional layer keeps both properties of images that matter:
@@ -63,8 +86,8 @@ print("device:", describe(device))
 # %% tags=["nbval-check-output"]
 image_pixels, hidden_units = 100 * 100, 1_000
 dense_params = image_pixels * hidden_units + hidden_units
-conv_filters, kernel = 16, 3
-conv_params = conv_filters * (kernel * kernel * 1) + conv_filters
+c_out, kernel = 16, 3
+conv_params = c_out * (kernel * kernel * 1) + c_out
 print(f"fully connected, 100x100 -> 1000 units: {dense_params:,} parameters")
 print(f"convolution, 16 filters of 3x3:         {conv_params:,} parameters (any image size)")
 
@@ -72,18 +95,22 @@ print(f"convolution, 16 filters of 3x3:         {conv_params:,} parameters (any 
 # ## 2. The convolution sum
 #
 # Deep-learning libraries implement **cross-correlation** and call it convolution. For a
-# single-channel input $x^0$ and a $K \times K$ filter $f$ applied with stride $S$,
+# single-channel input $x$ and a $K \times K$ filter $w$ applied with stride $S$,
 #
-# $$x^1[n, m] = \sum_{k=0}^{K-1} \sum_{l=0}^{K-1} f[k, l]\, x^0[nS + k,\; mS + l].$$
+# $$y[u, v] = \sum_{k=0}^{K-1} \sum_{l=0}^{K-1} w[k, l]\, x[uS + k,\; vS + l].$$
 #
-# The convolution of signal processing flips the filter, $\sum_{k,l} f[k,l]\,x[n-k, m-l]$; since
+# The convolution of signal processing flips the filter, $\sum_{k,l} w[k,l]\,x[u-k, v-l]$; since
 # the filter is learned, the flip only relabels its weights and nothing is lost by skipping it.
+# The whole book uses the cross-correlation convention.
 #
-# With $C$ input channels, $F$ filters and a bias per filter the layer maps an input of shape
-# $(N, C, H, W)$ and weights $w$ of shape $(F, C, K_H, K_W)$ to an output $(N, F, H_{out}, W_{out})$:
+# With $C_{in}$ input channels, $C_{out}$ filters and a bias per filter the layer maps an input
+# of shape $(N, C_{in}, H, W)$ and weights $w$ of shape $(C_{out}, C_{in}, K_H, K_W)$ to an
+# output $(N, C_{out}, H_{out}, W_{out})$:
 #
-# $$y[n, f, i, j] = b[f] + \sum_{c=0}^{C-1} \sum_{k=0}^{K_H-1} \sum_{l=0}^{K_W-1}
-#   w[f, c, k, l]\; x_{pad}[n, c,\; iS + k,\; jS + l].$$
+# $$y[i, o, u, v] = b[o] + \sum_{c=0}^{C_{in}-1} \sum_{k=0}^{K_H-1} \sum_{l=0}^{K_W-1}
+#   w[o, c, k, l]\; x_{pad}[i, c,\; uS + k,\; vS + l],$$
+#
+# where $x_{pad}$ is $x$ with $P$ rows and columns of zeros added on each side.
 #
 # ### Naive first
 #
@@ -93,25 +120,28 @@ print(f"convolution, 16 filters of 3x3:         {conv_params:,} parameters (any 
 
 # %%
 def conv2d_naive(x, w, b, stride=1, padding=0):
-    """x (N, C, H, W), w (F, C, KH, KW), b (F,) -> (N, F, H_out, W_out), by the definition."""
-    n_images, _, height, width = x.shape
-    n_filters, _, kh, kw = w.shape
+    """x (N, C_in, H, W), w (C_out, C_in, KH, KW), b (C_out,) -> (N, C_out, H_out, W_out)."""
+    n_images, _, h, width = x.shape
+    c_out, _, kh, kw = w.shape
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    h_out = (height + 2 * padding - kh) // stride + 1
+    h_out = (h + 2 * padding - kh) // stride + 1
     w_out = (width + 2 * padding - kw) // stride + 1
-    y = np.zeros((n_images, n_filters, h_out, w_out), dtype=x.dtype)
-    for n in range(n_images):
-        for f in range(n_filters):
-            for i in range(h_out):
-                for j in range(w_out):
-                    window = xp[n, :, i * stride : i * stride + kh, j * stride : j * stride + kw]
-                    y[n, f, i, j] = np.sum(window * w[f]) + b[f]
+    y = np.zeros((n_images, c_out, h_out, w_out), dtype=x.dtype)
+    for i in range(n_images):
+        for o in range(c_out):
+            for u in range(h_out):
+                for v in range(w_out):
+                    window = xp[i, :, u * stride : u * stride + kh, v * stride : v * stride + kw]
+                    y[i, o, u, v] = np.sum(window * w[o]) + b[o]
     return y
 
 
 # %% [markdown]
 # It agrees with `torch.nn.functional.conv2d` in float64, with padding and a stride that does not
-# divide the input evenly:
+# divide the input evenly. What is asserted: the relative error (largest absolute difference
+# over the largest absolute value) is below $10^{-12}$, a few thousand times float64's machine
+# epsilon of $2.2 \cdot 10^{-16}$ — the two sum the same products in a different order, so the
+# last bits may differ.
 
 # %% tags=["nbval-check-output"]
 x = rng.standard_normal((2, 3, 9, 10))
@@ -121,7 +151,7 @@ ours = conv2d_naive(x, w, b, stride=2, padding=1)
 theirs = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=2, padding=1)
 assert rel_error(ours, theirs.numpy()) < 1e-12, "naive conv2d disagrees with torch"
 print("output shape:", ours.shape)
-print("naive conv2d matches torch.nn.functional.conv2d:", True)
+print("naive conv2d matches torch.nn.functional.conv2d (relative error < 1e-12):", True)
 
 # %% [markdown]
 # And flipping the filter turns it into the textbook convolution, which SciPy implements:
@@ -130,9 +160,9 @@ print("naive conv2d matches torch.nn.functional.conv2d:", True)
 from scipy.signal import convolve2d
 
 image = rng.standard_normal((7, 7))
-filt = rng.standard_normal((3, 3))
-true_convolution = convolve2d(image, filt, mode="valid")
-flipped = conv2d_naive(image[None, None], filt[None, None, ::-1, ::-1], np.zeros(1))[0, 0]
+w_single = rng.standard_normal((3, 3))
+true_convolution = convolve2d(image, w_single, mode="valid")
+flipped = conv2d_naive(image[None, None], w_single[None, None, ::-1, ::-1], np.zeros(1))[0, 0]
 print("cross-correlation with the flipped filter = convolution:", np.allclose(flipped, true_convolution))
 
 # %% [markdown]
@@ -140,14 +170,14 @@ print("cross-correlation with the flipped filter = convolution:", np.allclose(fl
 #
 # The loops do the same small product for every output position. Vectorizing means giving NumPy
 # all the windows at once. `numpy_nn.sliding_windows` returns them as a *view* of the padded input
-# (stride tricks: no pixel is copied) with shape $(N, C, H_{out}, W_{out}, K_H, K_W)$; one
+# (stride tricks: no pixel is copied) with shape $(N, C_{in}, H_{out}, W_{out}, K_H, K_W)$; one
 # `einsum` then contracts the channel and kernel axes against $w$.
 
 # %%
 xp = numpy_nn.pad2d(x, 1)
 windows = numpy_nn.sliding_windows(xp, kernel_size=(3, 3), stride=2)
 print("padded input:", xp.shape, "-> windows:", windows.shape, "| a view:", np.shares_memory(windows, xp))
-y_einsum = np.einsum("nchwkl,fckl->nfhw", windows, w) + b[:, None, None]
+y_einsum = np.einsum("icuvkl,ockl->iouv", windows, w) + b[:, None, None]
 assert np.allclose(y_einsum, ours)
 
 # %% [markdown]
@@ -185,7 +215,7 @@ for name, t in timings.items():
 
 # %% [markdown]
 # The vectorized version is orders of magnitude faster than the loops — the exact factor depends on
-# the machine, so we check only a generous lower bound:
+# the machine, so we check only a generous lower bound, ten times:
 
 # %%
 speedup = naive / timings["vectorized NumPy"].median
@@ -194,31 +224,32 @@ assert speedup > 10, f"vectorized conv2d only {speedup:.1f}x faster than the loo
 # %% [markdown]
 # ## 3. Padding, stride and the output size
 #
-# Without padding ("valid"), a $K \times K$ filter fits $n - K + 1$ times along an axis of length
-# $n$, so every layer shrinks the image and the border pixels are used by fewer windows than the
-# centre. **Zero padding** adds $p$ rows and columns of zeros on each side; with $p = (K-1)/2$ for
-# odd $K$ and stride 1 the output keeps the input size ("same" padding). A **stride** $s$ moves
-# the window $s$ pixels at a time. Together:
+# Without padding ("valid"), a $K \times K$ filter fits $H - K + 1$ times along an axis of length
+# $H$, so every layer shrinks the image and the border pixels are used by fewer windows than the
+# centre. **Zero padding** adds $P$ rows and columns of zeros on each side; with $P = (K-1)/2$ for
+# odd $K$ and stride 1 the output keeps the input size ("same" padding). A **stride** $S$ moves
+# the window $S$ pixels at a time. Together, along the height (and likewise along the width):
 #
-# $$n_{out} = \left\lfloor \frac{n + 2p - f}{s} \right\rfloor + 1 .$$
+# $$H_{out} = \left\lfloor \frac{H + 2P - K}{S} \right\rfloor + 1 .$$
 #
-# The floor matters: when $s$ does not divide $n + 2p - f$, the last rows and columns that cannot
+# The floor matters: when $S$ does not divide $H + 2P - K$, the last rows and columns that cannot
 # fill a whole window are simply not used. We check the formula, `numpy_nn.conv_output_size`,
 # against the shapes PyTorch produces over a sweep of sizes, kernels, paddings and strides:
 
 # %% tags=["nbval-check-output"]
 cases, agree, not_divisible = 0, 0, 0
-for n in range(1, 17):
-    for f in range(1, 6):
-        for p in range(3):
-            for s in range(1, 4):
-                if f > n + 2 * p:
+for h in range(1, 17):
+    for kernel in range(1, 6):
+        for padding in range(3):
+            for stride in range(1, 4):
+                if kernel > h + 2 * padding:
                     continue
-                out = F.conv2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, f, f), stride=s, padding=p)
+                zeros_w = torch.zeros(1, 1, kernel, kernel)
+                out = F.conv2d(torch.zeros(1, 1, h, h), zeros_w, stride=stride, padding=padding)
                 cases += 1
-                agree += out.shape[-1] == numpy_nn.conv_output_size(n, f, p, s)
-                not_divisible += (n + 2 * p - f) % s != 0
-print(f"{cases} cases, {not_divisible} with a stride that does not divide n + 2p - f")
+                agree += out.shape[-1] == numpy_nn.conv_output_size(h, kernel, padding, stride)
+                not_divisible += (h + 2 * padding - kernel) % stride != 0
+print(f"{cases} cases, {not_divisible} with a stride that does not divide H + 2P - K")
 print("formula agrees with torch in every case:", agree == cases)
 
 # %% [markdown]
@@ -236,12 +267,12 @@ print("window starts:", starts.tolist(), "| pixels never read:", np.flatnonzero(
 # %% [markdown]
 # ## 4. Channels, filters, bias — and the 1×1 convolution
 #
-# A colour image has $C = 3$ channels, and each filter spans all of them: a filter is a
-# $C \times K_H \times K_W$ block, and $F$ filters give $F$ output channels. A layer has
-# $F(C K_H K_W + 1)$ parameters.
+# A colour image has $C_{in} = 3$ channels, and each filter spans all of them: a filter is a
+# $C_{in} \times K_H \times K_W$ block, and $C_{out}$ filters give $C_{out}$ output channels. A
+# layer has $C_{out}(C_{in} K_H K_W + 1)$ parameters.
 #
 # With $K_H = K_W = 1$ the sum over the window disappears and what is left,
-# $y[n,f,i,j] = \sum_c w[f,c]\,x[n,c,i,j]$, is a matrix multiply applied to every pixel's channel
+# $y[i,o,u,v] = \sum_c w[o,c]\,x[i,c,u,v]$, is a matrix multiply applied to every pixel's channel
 # vector. The RGB-to-gray conversion is such a layer with one filter — here it reproduces
 # scikit-image's `rgb2gray` on the astronaut photograph:
 
@@ -258,8 +289,8 @@ print("1x1 conv = skimage rgb2gray:", np.allclose(gray[0, 0], rgb2gray(astronaut
 # ## 5. A convolution is a sparse, weight-shared fully connected layer
 #
 # A convolution is linear in its input, so it *is* a matrix $M$ acting on the flattened image:
-# $\operatorname{vec}(y) = M \operatorname{vec}(x)$. Column $k$ of $M$ is the layer's response to
-# the image that is 1 at pixel $k$ and 0 elsewhere, so feeding the whole identity basis through
+# $\operatorname{vec}(y) = M \operatorname{vec}(x)$. Column $j$ of $M$ is the layer's response to
+# the image that is 1 at pixel $j$ and 0 elsewhere, so feeding the whole identity basis through
 # the layer builds $M$ in one vectorized call:
 
 # %% tags=["nbval-check-output"]
@@ -299,41 +330,86 @@ print(f"convolution: {conv_count:,} parameters; the equivalent dense layer: {den
 # ## 6. Backpropagation with shared weights
 #
 # Let $L$ be the loss and $\delta = \partial L / \partial y$ the upstream gradient, shape
-# $(N, F, H_{out}, W_{out})$. Every weight is used at every output position, so by the chain
-# rule its gradient is the **sum over all positions that use it**:
+# $(N, C_{out}, H_{out}, W_{out})$. Every weight is used at every output position, so by the
+# chain rule its gradient is the **sum over all positions that use it**:
 #
-# $$\frac{\partial L}{\partial w[f,c,k,l]} = \sum_{n,i,j} \delta[n,f,i,j]\; x_{pad}[n,c,iS+k,jS+l],
-# \qquad \frac{\partial L}{\partial b[f]} = \sum_{n,i,j} \delta[n,f,i,j].$$
+# $$\frac{\partial L}{\partial w[o,c,k,l]} = \sum_{i,u,v} \delta[i,o,u,v]\; x_{pad}[i,c,uS+k,vS+l],
+# \qquad \frac{\partial L}{\partial b[o]} = \sum_{i,u,v} \delta[i,o,u,v].$$
+#
+# At stride 1 the weight gradient is itself a cross-correlation in the book's sense: of the
+# padded input channel $x_{pad}[i, c]$ with the upstream gradient $\delta[i, o]$ playing the
+# filter, summed over the images $i$ (at stride $S$, $\delta$'s entries sit $S$ pixels apart).
 #
 # Each input pixel in turn receives, from every window that covers it, the weight that multiplied
 # it times that window's $\delta$:
 #
-# $$\frac{\partial L}{\partial x_{pad}[n,c,h,v]} = \sum_{f} \sum_{(i,k):\,iS+k=h} \; \sum_{(j,l):\,jS+l=v}
-#   \delta[n,f,i,j]\; w[f,c,k,l].$$
+# $$\frac{\partial L}{\partial x_{pad}[i,c,r,q]} = \sum_{o} \sum_{(u,k):\,uS+k=r} \;
+#   \sum_{(v,l):\,vS+l=q} \delta[i,o,u,v]\; w[o,c,k,l].$$
 #
-# With stride 1 that is a "full" convolution of $\delta$ with the flipped filter. In code,
-# `numpy_nn.conv2d_backward` computes $\partial L/\partial w$ with one `tensordot` over the same
-# windows as the forward pass, and $\partial L/\partial x$ by scattering each window's share back,
-# looping only over the $K_H K_W$ kernel offsets.
+# Which operation is that, exactly? At stride 1, put $k = r - u$ and $l = q - v$. Define
 #
-# The matrix picture of §5 makes weight sharing concrete. If the 36 × 16 = 576 entries of $M$
-# were free, their gradient would be the outer product $\delta\, x^\top$. Summing that gradient
-# over the entries that hold the same shared weight gives exactly the convolution's
-# $\partial L/\partial w$:
+# - $\tilde\delta$: $\delta$ zero-padded by $K_H - 1$ rows and $K_W - 1$ columns on each side;
+# - $\tilde w[c, o, k, l] = w[o, c, K_H - 1 - k, K_W - 1 - l]$: each filter **rotated by 180°**
+#   (flipped along both spatial axes) and the **input and output channel axes swapped**, so
+#   $\tilde w$ has shape $(C_{in}, C_{out}, K_H, K_W)$.
+#
+# Then $\partial L / \partial x_{pad}[i, c, r, q] = \sum_o \sum_{k,l} \tilde w[c, o, k, l]\,
+# \tilde\delta[i, o, r + k, q + l]$: the **full cross-correlation** of $\delta$ with $\tilde w$
+# ("full": every overlap, hence the padding by $K - 1$), which is `conv2d(pad(δ, K - 1), w̃)` and
+# has exactly the padded input's size $H_{out} + K_H - 1 = H + 2P$. Cropping $P$ from each side
+# gives $\partial L/\partial x$. At stride $S > 1$, $\delta$ is first **dilated**, $S - 1$ zeros
+# inserted between neighbouring entries; rows and columns at the end that no window read (when
+# $S$ does not divide $H + 2P - K$) get gradient 0. This whole map from $\delta$ to
+# $\partial L/\partial x$ is what libraries call a **transposed convolution**
+# (`torch.nn.functional.conv_transpose2d`, with the forward layer's own weights).
+#
+# In code, `numpy_nn.conv2d_backward` computes $\partial L/\partial w$ with one batched matrix
+# multiply over the same windows as the forward pass, and $\partial L/\partial x$ by scattering
+# each window's share back, looping only over the $K_H K_W$ kernel offsets — a different
+# algorithm, which makes it a good independent check of the formulas. First the matrix picture of
+# §5: if the 36 × 16 = 576 entries of $M$ were free, their gradient would be the outer product
+# $\delta\, x^\top$; summing it over the entries that hold the same shared weight gives exactly
+# the convolution's $\partial L/\partial w$:
 
 # %% tags=["nbval-check-output"]
 delta = rng.standard_normal((1, 1, H - 2, W - 2))
 dM = np.outer(delta.ravel(), x_small.ravel())  # gradient if every entry of M were free
 one_hot_kernels = np.eye(9).reshape(9, 1, 3, 3)
 where = numpy_nn.conv2d(basis, one_hot_kernels).reshape(H * W, 9, -1).transpose(1, 2, 0)  # (9, 16, 36)
-dw_from_dense = np.einsum("oi,koi->k", dM, where).reshape(1, 1, 3, 3)
+dw_from_dense = np.einsum("oj,koj->k", dM, where).reshape(1, 1, 3, 3)
 _, dw, _ = numpy_nn.conv2d_backward(delta, x_small, w_small)
 print("sum of the tied entries' gradients = conv2d_backward's dw:", np.allclose(dw_from_dense, dw))
 
 # %% [markdown]
-# Two independent checks of `conv2d_backward`: centered differences on a small problem
-# (`numerical_gradient`, $h = 10^{-5}$), and PyTorch's autograd. The loss is
-# $L = \sum y \odot \delta$, so that $\partial L/\partial y = \delta$.
+# Now the two cross-correlations, at stride 1 with several channels and a non-square kernel
+# ($C_{out} = 3$, $C_{in} = 2$, $K_H \times K_W = 3 \times 2$): $\partial L/\partial x$ as the
+# full cross-correlation of $\delta$ with the rotated, channel-swapped filters, and
+# $\partial L/\partial w$ as the cross-correlation of the input with $\delta$ (the batch axis
+# moved to the channel position, so that `conv2d` sums over the images):
+
+# %% tags=["nbval-check-output"]
+x1 = rng.standard_normal((2, 2, 7, 8))
+w1 = rng.standard_normal((3, 2, 3, 2))
+dy1 = rng.standard_normal(numpy_nn.conv2d(x1, w1).shape)  # (2, 3, 5, 7)
+dx_ref, dw_ref, _ = numpy_nn.conv2d_backward(dy1, x1, w1)
+w_rot = w1[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # rotated 180 degrees, (C_in, C_out, KH, KW)
+dx_full = numpy_nn.conv2d(numpy_nn.pad2d(dy1, (3 - 1, 2 - 1)), w_rot)
+dw_corr = numpy_nn.conv2d(x1.transpose(1, 0, 2, 3), dy1.transpose(1, 0, 2, 3)).transpose(1, 0, 2, 3)
+assert rel_error(dx_full, dx_ref) < 1e-12 and rel_error(dw_corr, dw_ref) < 1e-12
+print("dx = full cross-correlation of dy with the rotated, channel-swapped w:", dx_full.shape == x1.shape)
+print("dw = cross-correlation of x with dy:", dw_corr.shape == w1.shape)
+
+# %% [markdown]
+# Without the rotation the result is wrong — the point of the 180°:
+
+# %% tags=["nbval-check-output"]
+dx_unrotated = numpy_nn.conv2d(numpy_nn.pad2d(dy1, (2, 1)), w1.transpose(1, 0, 2, 3))
+print("unrotated filters give dx too:", bool(rel_error(dx_unrotated, dx_ref) < 1e-6))
+
+# %% [markdown]
+# Two more independent checks of `conv2d_backward`, now with stride $(2, 1)$ and padding 1:
+# centered differences on a small problem (`numerical_gradient`, $h = 10^{-5}$), and PyTorch's
+# autograd. The loss is $L = \sum y \odot \delta$, so that $\partial L/\partial y = \delta$.
 
 # %%
 xg = rng.standard_normal((2, 2, 5, 6))
@@ -362,6 +438,20 @@ F.conv2d(x_t, w_t, b_t, **conv_args).backward(torch.from_numpy(dy))
 autograd_errors = [rel_error(ours, t.grad.numpy()) for ours, t in [(dx, x_t), (dw, w_t), (db, b_t)]]
 assert max(autograd_errors) < 1e-9, f"conv2d_backward disagrees with autograd: {autograd_errors}"
 print("conv2d_backward matches torch autograd (relative error < 1e-9):", True)
+
+# %% [markdown]
+# And the strided input gradient is PyTorch's transposed convolution with the same weights. Here
+# $H + 2P - K_H = 5 + 2 - 3 = 4$ is divisible by the stride 2, but along the width the stride is 1;
+# `output_padding` adds the never-read trailing rows or columns when the stride does not divide
+# (zero here):
+
+# %% tags=["nbval-check-output"]
+strides, pads = (2, 1), (1, 1)
+never_read = tuple((xg.shape[2 + a] + 2 * pads[a] - wg.shape[2 + a]) % strides[a] for a in range(2))
+dx_transposed = F.conv_transpose2d(torch.from_numpy(dy), torch.from_numpy(wg), stride=strides,
+                                   padding=pads, output_padding=never_read)
+assert rel_error(dx_transposed.numpy(), dx) < 1e-12, "conv_transpose2d disagrees with dx"
+print("output_padding:", never_read, "| conv_transpose2d(dy, w) = dL/dx:", True)
 
 # %% [markdown]
 # ## 7. Pooling, equivariance and invariance
@@ -400,10 +490,10 @@ print("conv(shift(x)) == shift(conv(x)) away from the borders:",
 
 # %% [markdown]
 # Max pooling adds approximate **invariance**: a feature that moves by a pixel or two usually
-# stays inside the same pooling window, so the pooled map barely changes. We measure the relative
-# change $\lVert f(Tx) - f(x)\rVert / \lVert f(x)\rVert$ of the edge features
-# $f(x) = \operatorname{ReLU}(\operatorname{conv}(x))$, before and after $4 \times 4$ max pooling,
-# for shifts of 1 to 8 pixels.
+# stays inside the same pooling window, so the pooled map changes less. We measure the relative
+# change $\lVert g(Tx) - g(x)\rVert / \lVert g(x)\rVert$ of the edge features
+# $g(x) = \operatorname{ReLU}(\operatorname{conv}(x))$, before and after $4 \times 4$ max pooling,
+# for diagonal shifts of 1 to 8 pixels.
 
 # %%
 def features(img, pool):
@@ -426,23 +516,31 @@ plotting.plot_lines(shifts, change, xlabel="shift (pixels, both axes)",
                     title="Max pooling makes small shifts matter less")
 
 # %% [markdown]
-# The claim, checked: for shifts of one to three pixels the pooled features change much less than
-# the raw feature maps; for shifts as large as the pooling window the advantage is gone.
+# The ratio of the two curves says how much the pooling helps. The claim, checked (the image and
+# the filters are fixed, so these numbers do not depend on the seed): for shifts of one to three
+# pixels the pooled features change by less than three quarters of what the raw maps change; the
+# advantage shrinks as the shift grows toward and past the pooling window, but within these 8
+# pixels it does not vanish — the pooled change stays below the raw one at every shift. The
+# cell prints the ratio at each shift.
 
 # %%
 raw, pooled = np.array(change["conv + ReLU"]), np.array(change["conv + ReLU + 4x4 max pool"])
-assert np.all(pooled[:3] < 0.75 * raw[:3]), f"pooling did not damp small shifts: {pooled[:3]} vs {raw[:3]}"
-print("pooled / raw change for shifts 1, 2, 3:", np.round(pooled[:3] / raw[:3], 2))
+ratio = pooled / raw
+print("pooled / raw change for shifts 1 to 8:", dict(zip(shifts.tolist(), np.round(ratio, 2).tolist(), strict=True)))
+assert np.all(ratio[:3] < 0.75), f"pooling did not damp small shifts: ratios {ratio[:3]}"
+assert np.all(ratio < 1), f"pooled features changed more than raw ones: ratios {ratio}"
 
 # %% [markdown]
 # ## 8. The receptive field
 #
 # The **receptive field** of a unit is the set of input pixels that can influence it. One
 # $3 \times 3$ convolution sees $3 \times 3$ pixels; a second one on top sees $3 \times 3$ windows
-# of those, $5 \times 5$ pixels. A layer of kernel $k$ adds $k - 1$ *steps of its input grid*,
-# and one step of that grid is the product of the strides below it:
+# of those, $5 \times 5$ pixels. A layer $\ell$ of kernel size $K_\ell$ adds $K_\ell - 1$ *steps
+# of its input grid*, and one step of that grid is the product of the strides below it:
 #
-# $$r_\ell = r_{\ell-1} + (k_\ell - 1) \prod_{i < \ell} s_i, \qquad r_0 = 1.$$
+# $$r_\ell = r_{\ell-1} + (K_\ell - 1) \prod_{m < \ell} S_m, \qquad r_0 = 1,$$
+#
+# with $S_m$ the stride of layer $m$.
 #
 # Striding and pooling therefore make the receptive field grow geometrically rather than linearly.
 # We measure it instead of trusting the formula: the gradient of one output unit with respect to
@@ -453,11 +551,13 @@ def measured_receptive_field(layers, size=96):
     """Width of the input region that the centre output unit of a conv/pool stack depends on."""
     x = torch.zeros(1, 1, size, size, requires_grad=True)
     y = x
-    for kind, k, s in layers:
+    for kind, kernel, stride in layers:
         if kind == "conv":
-            y = F.conv2d(y, torch.ones(1, 1, k, k), stride=s)
+            y = F.conv2d(y, torch.ones(1, 1, kernel, kernel), stride=stride)
+        elif kind == "max":
+            y = F.max_pool2d(y, kernel, stride)
         else:
-            y = F.max_pool2d(y, k, s) if kind == "max" else F.avg_pool2d(y, k, s)
+            y = F.avg_pool2d(y, kernel, stride)
     y[0, 0, y.shape[2] // 2, y.shape[3] // 2].backward()
     cols = torch.nonzero(x.grad[0, 0].abs().sum(0)).flatten()
     return int(cols.max() - cols.min() + 1)
@@ -530,8 +630,8 @@ plotting.image_grid(
 # edge filters sum to 0 and respond only where the intensity changes:
 
 # %% tags=["nbval-check-output"]
-for name, k in hand_filters.items():
-    print(f"{name:14s} weights sum to {k.sum():+.2f}")
+for name, weights in hand_filters.items():
+    print(f"{name:14s} weights sum to {weights.sum():+.2f}")
 
 # %% [markdown]
 # ## 10. PyTorch on the device
@@ -555,105 +655,200 @@ assert err < 5e-3, f"nn.Conv2d on {device} disagrees with NumPy: {err:.1e}"
 print("nn.Conv2d output:", tuple(y_dev.shape), "| matches NumPy float64:", True)
 
 # %% [markdown]
-# ### A small CNN on the digits
+# ## 11. A CNN and an MLP on Fashion-MNIST
 #
-# scikit-learn's handwritten digits are 1,797 real $8 \times 8$ grayscale images of the digits 0–9.
-# `data.load_digits` splits them, stratified by class, into train, validation and test sets;
-# `DeviceLoader` moves each split to the device once and serves shuffled mini-batches from there.
+# Fashion-MNIST (Xiao, Rasul and Vollgraf, 2017) holds 70,000 real $28 \times 28$ grayscale
+# photographs of clothing from Zalando's catalogue in 10 balanced classes: 60,000 for training
+# and 10,000 for testing. `data.load_fashion_mnist` carves a stratified validation split from
+# the 60,000 and, with `train_size`, a stratified training subset. To keep the chapter within
+# about two minutes on one CPU thread, the networks train on `TRAIN_SIZE` = 20,000 images (a
+# third of the set) for `EPOCHS` = 3 epochs; the numbers below are for that short budget, not
+# the best these networks can do. `DeviceLoader` moves each split to the device once and serves
+# shuffled mini-batches from there.
 
 # %% tags=["nbval-check-output"]
-digits = data.load_digits(seed=SEED)
-train_loader, val_loader, test_loader = digits.loaders(BATCH_SIZE, device=device, seed=SEED)
-print(digits.summary())
+fashion = data.load_fashion_mnist(train_size=TRAIN_SIZE, val_fraction=VAL_FRACTION, seed=SEED)
+train_loader, val_loader, _ = fashion.loaders(BATCH_SIZE, device=device, seed=SEED)
+test_loader = data.DeviceLoader(*fashion.test, 1000, device=device)  # large batches: faster
+print(fashion.summary())
+print("training images per class:", np.bincount(fashion.train.y).tolist())
 
 # %%
-plotting.image_grid(digits.train.x[:16], labels=[digits.classes[c] for c in digits.train.y[:16]],
-                    ncols=8, title="Handwritten digits (8x8 pixels)")
+plotting.image_grid(fashion.train.x[:16], labels=[fashion.classes[c] for c in fashion.train.y[:16]],
+                    ncols=8, title="Fashion-MNIST training images (28x28 pixels)")
 
 # %% [markdown]
-# Two networks with about the same number of parameters (~10k):
+# Two networks with about the same number of parameters:
 #
-# - a **CNN**: two $3 \times 3$ convolutions (16 and 32 filters, "same" padding) with ReLU, a
-#   $2 \times 2$ max pool, and a linear classifier on the $32 \times 4 \times 4$ features;
-# - an **MLP**: the flattened 64 pixels, one hidden layer of 150 ReLU units, the classifier.
+# - a **CNN** (`models.pooled_cnn`): three stages of $3 \times 3$ convolution ("same"
+#   padding), ReLU and $2 \times 2$ max pooling with 16, 32 and 64 filters, taking the image from
+#   $28 \times 28$ to $14 \times 14$, $7 \times 7$ and $3 \times 3$, then a linear classifier on
+#   the $64 \times 3 \times 3 = 576$ features;
+# - an **MLP**: the flattened 784 pixels, one hidden layer of ReLU units, the classifier. Its
+#   hidden width is chosen so that its parameter count matches the CNN's as closely as a whole
+#   number of units allows.
 
 # %% tags=["nbval-check-output"]
-make_cnn = models.small_cnn  # conv 1->16, conv 16->32, max pool, linear 512 -> 10
+make_cnn = models.pooled_cnn  # 16-32-64 filters, three 2x2 max pools, linear 576 -> 10
+cnn_params = models.count_parameters(make_cnn())
+mlp_hidden = round((cnn_params - 10) / (784 + 1 + 10))  # 784*h + h + 10*h + 10 parameters
 
 
 def make_mlp():
-    return nn.Sequential(nn.Flatten(), nn.Linear(64, 150), nn.ReLU(), nn.Linear(150, 10))
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, mlp_hidden), nn.ReLU(), nn.Linear(mlp_hidden, 10))
 
 
-print("CNN parameters:", models.count_parameters(make_cnn()),
-      "| MLP parameters:", models.count_parameters(make_mlp()))
+print(make_cnn())
+print(f"CNN parameters: {cnn_params:,} | MLP (784-{mlp_hidden}-10) parameters: "
+      f"{models.count_parameters(make_mlp()):,}")
+# multiply-adds per image: each conv weight is used at every position of its input
+cnn_macs = 28 * 28 * 16 * 9 + 14 * 14 * 32 * 16 * 9 + 7 * 7 * 64 * 32 * 9 + 576 * 10
+mlp_macs = 784 * mlp_hidden + mlp_hidden * 10
+print(f"multiply-adds per image: CNN {cnn_macs:,}, MLP {mlp_macs:,} ({cnn_macs / mlp_macs:.0f}x)")
 
 # %% [markdown]
-# Both are trained identically with `training.fit` (Adam, the same epochs, batches and seed).
+# The same number of parameters is not the same amount of work: each convolution weight is used
+# at every position, so the CNN does the number of multiply-adds per image printed above, many
+# times the MLP's, and takes most of the next cell's time. Both are trained identically with
+# `training.fit`: Adam with the same step size, the same epochs, the same batches in the same
+# order, the same seed.
 
 # %%
-histories, models = {}, {}
+histories, nets = {}, {}
 for name, make in [("CNN", make_cnn), ("MLP", make_mlp)]:
     torch.manual_seed(SEED)
     model = make().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
     histories[name] = training.fit(model, train_loader, val_loader, optimizer, EPOCHS, desc=name)
-    models[name] = model
+    nets[name] = model
 
 # %%
-plotting.plot_history(histories, title="CNN and MLP on the digits")
+plotting.plot_history(histories, title="CNN and MLP on Fashion-MNIST (20,000 training images)")
 
 # %% [markdown]
-# On the centred test digits both do well. The difference shows when the test digits are moved by
-# a single pixel (up, down, left or right — a shift no training image had): the MLP's weights are
-# tied to pixel positions, the CNN's filters are not, and its max pool absorbs part of the shift.
+# ### Test accuracy, and the published baselines
+#
+# The dataset's authors benchmarked scikit-learn's classifiers on it, each trained on all
+# 60,000 training images, over a grid of hyperparameters. The grid is
+# `benchmark/baselines.json` in the repository `zalandoresearch/fashion-mnist` (Debian ships it
+# as `/usr/share/doc/dataset-fashion-mnist/benchmark/baselines.json`; it lists the settings
+# tried, not the accuracies). The accuracies are in Table 3 of Xiao, Rasul and Vollgraf (2017),
+# arXiv:1708.07747, each the mean test accuracy of 5 runs; the best is the support vector
+# classifier with an RBF kernel. Three rows of that table, beside what this chapter's networks
+# reach on the same 10,000 test images:
 
 # %%
-def shifted(split, dy, dx):
-    """The split's images moved by (dy, dx) pixels, zeros shifted in."""
-    x = np.zeros_like(split.x)
-    h, w = x.shape[-2:]
-    x[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = split.x[
-        ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+PUBLISHED = {  # Xiao, Rasul & Vollgraf (2017), Table 3: trained on 60,000 images, mean of 5 runs
+    "SVC, C=10, RBF kernel (best in the benchmark)": 0.897,
+    "MLPClassifier, ReLU, hidden layers (100, 10)": 0.870,
+    "SVC, C=1, linear kernel": 0.839,
+}
+test_acc = {name: training.evaluate(model, test_loader).accuracy for name, model in nets.items()}
+for name, acc in PUBLISHED.items():
+    print(f"published  {name:46s} {acc:.1%}")
+for name, acc in test_acc.items():
+    print(f"this run   {name + f', {TRAIN_SIZE:,} images, {EPOCHS} epochs':46s} {acc:.1%}")
+best = PUBLISHED["SVC, C=10, RBF kernel (best in the benchmark)"]
+print(f"CNN minus the best published baseline: {100 * (test_acc['CNN'] - best):+.1f} points")
+
+# %% [markdown]
+# The claims, with margins that leave room for the spread we measured when running the chapter
+# at several seeds and thread counts: the CNN reaches at least 84% test accuracy, so it lands
+# within six points of the best classical baseline although it saw a third of the data for
+# three epochs; and with the same number of parameters it beats the MLP by at least one point.
+# Whether it lands above or below the SVC's 89.7% is not asserted: the printed gap is this
+# seed's, and in short runs like this one the CNN's accuracy moves with the seed.
+
+# %%
+cnn_test, mlp_test = test_acc["CNN"], test_acc["MLP"]
+assert cnn_test >= 0.84, f"CNN test accuracy {cnn_test:.3f} < 0.84"
+assert cnn_test >= mlp_test + 0.01, f"CNN {cnn_test:.3f} not a point ahead of the MLP {mlp_test:.3f}"
+
+# %% [markdown]
+# ### Shifted clothes
+#
+# Fashion-MNIST's items are centred in their frames. What happens when a test image is moved by
+# a few pixels, a shift no training image had? The MLP's weights are tied to pixel positions;
+# the CNN's filters are applied everywhere and its max pools absorb part of a shift. We move
+# `SHIFT_IMAGES` test images by 1, 2 and 3 pixels up, down, left and right (zeros, the background
+# colour, shifted in) and average the accuracy over the four directions.
+
+# %%
+def shifted(x, dy, dx):
+    """The images x (N, C, H, W) moved by (dy, dx) pixels, zeros shifted in."""
+    out = np.zeros_like(x)
+    h, width = x.shape[-2:]
+    out[..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = x[
+        ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
     ]
-    return x
+    return out
 
 
-moves = [(1, 0), (-1, 0), (0, 1), (0, -1)]
-shifted_loaders = [data.DeviceLoader(shifted(digits.test, *m), digits.test.y, 256, device=device) for m in moves]
-results = {}
-for name, model in models.items():
-    test_acc = training.evaluate(model, test_loader).accuracy
-    shifted_acc = np.mean([training.evaluate(model, loader).accuracy for loader in shifted_loaders])
-    results[name] = (test_acc, shifted_acc)
-    print(f"{name}: test accuracy {test_acc:.1%}, on digits shifted by one pixel {shifted_acc:.1%}")
-
-# %% [markdown]
-# The claims, checked with margins that hold across seeds and machines: the CNN reaches at least
-# 95% test accuracy; on centred digits it is at least as good as the MLP (within two points); on
-# shifted digits it is better by at least eight points.
+x_few, y_few = fashion.test.x[:SHIFT_IMAGES], fashion.test.y[:SHIFT_IMAGES]
+pixel_shifts = [0, 1, 2, 3]
+shift_acc = {name: [] for name in nets}
+for s in pixel_shifts:
+    moves = [(s, 0), (-s, 0), (0, s), (0, -s)] if s else [(0, 0)]
+    loaders = [data.DeviceLoader(shifted(x_few, *m), y_few, 1000, device=device) for m in moves]
+    for name, model in nets.items():
+        shift_acc[name].append(np.mean([training.evaluate(model, ld).accuracy for ld in loaders]))
+for name, accs in shift_acc.items():
+    print(f"{name}: accuracy at shifts {pixel_shifts} px:", " ".join(f"{a:.1%}" for a in accs))
 
 # %%
-(cnn_test, cnn_shifted), (mlp_test, mlp_shifted) = results["CNN"], results["MLP"]
-assert cnn_test >= 0.95, f"CNN test accuracy {cnn_test:.3f} < 0.95"
-assert cnn_test >= mlp_test - 0.02, f"CNN {cnn_test:.3f} clearly worse than MLP {mlp_test:.3f}"
-assert cnn_shifted >= mlp_shifted + 0.08, f"shifted: CNN {cnn_shifted:.3f} vs MLP {mlp_shifted:.3f}"
+fig = plotting.plot_lines(pixel_shifts, {name: 100 * np.array(a) for name, a in shift_acc.items()},
+                          xlabel="shift (pixels; up, down, left and right averaged)",
+                          ylabel="test accuracy (%)", title="Accuracy on shifted test images")
+fig.axes[0].set_xticks(pixel_shifts)
+fig
+
+# %% [markdown]
+# Both networks fall; neither is shift invariant. The CNN falls less. The claims, with margins
+# that leave room for the spread across seeds: at every shift of one to three pixels the CNN is at least 4
+# points ahead of the MLP, and at 3 pixels at least 12; each network loses accuracy as the shift
+# grows, the CNN at least 8 points by 3 pixels and the MLP at least 25; and the MLP's loss is the
+# larger at every shift. The printed losses say how large, at this seed.
+
+# %%
+cnn_acc, mlp_acc = np.array(shift_acc["CNN"]), np.array(shift_acc["MLP"])
+cnn_loss, mlp_loss = cnn_acc[0] - cnn_acc, mlp_acc[0] - mlp_acc
+print("accuracy lost at shifts 1, 2, 3 px — CNN:", np.round(100 * cnn_loss[1:], 1),
+      "points; MLP:", np.round(100 * mlp_loss[1:], 1), "points")
+assert np.all(cnn_acc[1:] >= mlp_acc[1:] + 0.04), f"shifted: CNN {cnn_acc} vs MLP {mlp_acc}"
+assert cnn_acc[3] >= mlp_acc[3] + 0.12, f"3-pixel shift: CNN {cnn_acc[3]:.3f} vs MLP {mlp_acc[3]:.3f}"
+assert np.all(np.diff(cnn_acc) < 0) and np.all(np.diff(mlp_acc) < 0), "accuracy did not fall with the shift"
+assert cnn_loss[3] >= 0.08 and mlp_loss[3] >= 0.25, f"losses at 3 px: CNN {cnn_loss[3]:.3f}, MLP {mlp_loss[3]:.3f}"
+assert np.all(mlp_loss[1:] > cnn_loss[1:]), f"the MLP did not lose more: {mlp_loss} vs {cnn_loss}"
 
 # %% [markdown]
 # ### What the CNN learned
 #
-# The first layer's sixteen $3 \times 3$ filters (red positive, blue negative) and the sixteen
-# feature maps they produce on one test digit. On $8 \times 8$ images the filters are small
-# stroke and edge detectors; each map lights up where its pattern occurs.
+# The first layer's sixteen $3 \times 3$ filters (red positive, blue negative, one shared scale)
+# and the sixteen feature maps they produce on two test images, after the ReLU. Filters that are
+# positive on one side and negative on the other are intensity-gradient (edge) detectors; their
+# maps light up along the garment's outline at one orientation — the top or bottom edge of the
+# boot, the sides of the sleeves. Filters of one sign respond to the whole bright area or —
+# negative weights with a positive bias — to the empty background. Which filter does what changes from seed to seed;
+# the kinds recur.
 
 # %%
-cnn = models["CNN"]
-plotting.filter_grid(cnn[0].weight, ncols=8, title="First-layer filters of the digit CNN")
+cnn = nets["CNN"]
+plotting.filter_grid(cnn[0].weight, ncols=8, title="First-layer filters of the Fashion-MNIST CNN")
+
 
 # %%
-with torch.no_grad():
-    first_maps = torch.relu(cnn[0](torch.from_numpy(digits.test.x[:1]).to(device)))[0]
-plotting.feature_map_grid(first_maps, ncols=8, title=f"First-layer feature maps of a test '{digits.classes[digits.test.y[0]]}'")
+def first_layer_maps(index):
+    """ReLU(first convolution) of test image `index`: (16, 28, 28), with the image first."""
+    x_one = torch.from_numpy(fashion.test.x[index : index + 1]).to(device)
+    with torch.no_grad():
+        maps = torch.relu(cnn[0](x_one))[0].cpu().numpy()
+    return np.concatenate([fashion.test.x[index], maps])
+
+
+boot, shirt = (int(np.flatnonzero(fashion.test.y == fashion.classes.index(c))[0]) for c in ("Ankle boot", "Shirt"))
+plotting.image_grid(np.concatenate([first_layer_maps(boot), first_layer_maps(shirt)]),
+                    labels=(["image"] + [f"map {o}" for o in range(16)]) * 2, ncols=17, size=0.9,
+                    title="A test ankle boot and shirt, and their 16 first-layer feature maps")
 
 # %% [markdown]
 # ## Exercises
@@ -676,19 +871,20 @@ checks.check_max_pool2d(my_max_pool2d)
 # %% [markdown]
 # **Exercise 2 — convolution as one matrix multiply ("im2col").** Libraries often compute a
 # convolution by copying every window into a row of a matrix of shape
-# $(N H_{out} W_{out},\; C K_H K_W)$ and multiplying it by the filters reshaped to
-# $(F,\; C K_H K_W)$. Write `conv2d_im2col(x, w, b)` for stride 1 and no padding this way.
+# $(N H_{out} W_{out},\; C_{in} K_H K_W)$ and multiplying it by the filters reshaped to
+# $(C_{out},\; C_{in} K_H K_W)$. Write `conv2d_im2col(x, w, b)` for stride 1 and no padding this
+# way.
 
 # %%
 def conv2d_im2col(x, w, b):
     ### BEGIN SOLUTION
-    n, c, h, width = x.shape
-    f, _, kh, kw = w.shape
+    n_images, c_in, h, width = x.shape
+    c_out, _, kh, kw = w.shape
     windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
     h_out, w_out = windows.shape[2:4]
-    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h_out * w_out, c * kh * kw)
-    y = cols @ w.reshape(f, -1).T + b
-    return y.reshape(n, h_out, w_out, f).transpose(0, 3, 1, 2)
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n_images * h_out * w_out, c_in * kh * kw)
+    y = cols @ w.reshape(c_out, -1).T + b
+    return y.reshape(n_images, h_out, w_out, c_out).transpose(0, 3, 1, 2)
     ### END SOLUTION
 
 
@@ -715,7 +911,38 @@ def receptive_field(layers):
 checks.check_receptive_field(receptive_field)
 
 # %% [markdown]
-# **Exercise 4 — counting (on paper).** A layer maps a $56 \times 56 \times 64$ input to
+# **Exercise 4 — the input gradient, as a correlation.** Write
+# `conv2d_backward_dx(dy, w, x_shape, stride, padding)`: given the upstream gradient `dy`
+# $(N, C_{out}, H_{out}, W_{out})$ of `conv2d(x, w, stride=stride, padding=padding)`, the
+# weights $w$ $(C_{out}, C_{in}, K_H, K_W)$ and the input's shape $(N, C_{in}, H, W)$, return
+# $\partial L/\partial x$ the way §6 derived it: dilate `dy` by inserting `stride - 1` zeros
+# between its entries, pad it by $K - 1$ on each side, cross-correlate it (`numpy_nn.conv2d`
+# is allowed) with the filters rotated by 180° and with their channel axes swapped, place the
+# result in a zero array the size of the padded input (rows and columns no window read keep
+# gradient 0), and crop the padding. `stride` and `padding` are ints. The check compares with
+# PyTorch's autograd, and switches `numpy_nn.conv2d_backward` off while it runs.
+
+# %%
+def conv2d_backward_dx(dy, w, x_shape, stride, padding):
+    ### BEGIN SOLUTION
+    n_images, c_out, h_out, w_out = dy.shape
+    _, c_in, kh, kw = w.shape
+    h, width = x_shape[2:]
+    dilated = np.zeros((n_images, c_out, (h_out - 1) * stride + 1, (w_out - 1) * stride + 1))
+    dilated[:, :, ::stride, ::stride] = dy
+    w_rot = w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, KH, KW)
+    dx_read = numpy_nn.conv2d(numpy_nn.pad2d(dilated, (kh - 1, kw - 1)), w_rot)
+    dx_pad = np.zeros((n_images, c_in, h + 2 * padding, width + 2 * padding))
+    dx_pad[:, :, : dx_read.shape[2], : dx_read.shape[3]] = dx_read
+    return dx_pad[:, :, padding : padding + h, padding : padding + width]
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+checks.check_conv2d_backward_dx(conv2d_backward_dx)
+
+# %% [markdown]
+# **Exercise 5 — counting (on paper).** A layer maps a $56 \times 56 \times 64$ input to
 # $56 \times 56 \times 128$ with $3 \times 3$ filters, stride 1 and "same" padding.
 # (a) How many parameters does it have? (b) How many multiply-adds does one forward pass of one
 # image take? (c) How many weights would a fully connected layer between the same input and
@@ -730,25 +957,44 @@ checks.check_receptive_field(receptive_field)
 # (biases aside), with an extra nonlinearity in between.
 # </details>
 #
-# **Exercise 5 — explore.** Shift the test digits by two pixels instead of one and rerun the
-# comparison. Then replace the CNN's max pool by average pooling. Which change hurts the CNN
-# more, and why?
+# **Exercise 6 — explore.** (a) Extend the shift experiment to 4–6 pixels: does the CNN's lead
+# over the MLP keep growing? (b) Replace the CNN's max pools by average pools
+# (`nn.AvgPool2d(2)`) and rerun: how do test accuracy and shift robustness change? (c) Train
+# both networks on training images shifted at random by up to 3 pixels (a first taste of
+# chapter 5's data augmentation): which network gains more on the shifted test images, and why?
+#
+# **Exercise 7 — the weight gradient, on paper.** §6 checked that at stride 1
+# $\partial L/\partial w$ is the cross-correlation of the input with $\delta$. Write the formula
+# for stride $S > 1$ in the same form, and say what happens to $\delta$.
+#
+# <details><summary>Answer</summary>
+#
+# $\partial L/\partial w[o,c,k,l] = \sum_i \sum_{r,q} x_{pad}[i,c,k+r,l+q]\,\delta_S[i,o,r,q]$,
+# where $\delta_S$ is $\delta$ dilated with $S - 1$ zeros between neighbouring entries: the
+# filter $\delta_S$ has taps only every $S$ pixels, at $r = uS$, $q = vS$.
+# </details>
 
 # %% [markdown]
 # ## Summary
 #
 # - A convolutional layer applies the same small filter at every position: local connections and
-#   shared weights, $F(CK_HK_W + 1)$ parameters whatever the image size. Libraries compute
-#   cross-correlation; flipping the filter gives the textbook convolution.
-# - The output size is $\lfloor (n + 2p - f)/s \rfloor + 1$; padding $(K-1)/2$ keeps the size at
+#   shared weights, $C_{out}(C_{in}K_HK_W + 1)$ parameters whatever the image size. Libraries
+#   compute cross-correlation; flipping the filter gives the textbook convolution.
+# - The output size is $\lfloor (H + 2P - K)/S \rfloor + 1$; padding $(K-1)/2$ keeps the size at
 #   stride 1, and the floor drops pixels that do not fill a window.
-# - Vectorized with a view of all windows and one tensor contraction, NumPy matches PyTorch to
-#   float64 precision and is orders of magnitude faster than loops; a $1 \times 1$ convolution is
-#   a matrix multiply over channels.
+# - Vectorized with a view of all windows and one tensor contraction, NumPy matches PyTorch to a
+#   relative error below $10^{-12}$ in float64 and is orders of magnitude faster than loops; a
+#   $1 \times 1$ convolution is a matrix multiply over channels.
 # - A convolution is a sparse fully connected layer with tied weights, so a shared weight's
-#   gradient is the sum over every position that uses it; `conv2d_backward` passes numerical and
-#   autograd checks.
-# - Convolution is translation equivariant; max pooling makes features approximately invariant to
-#   small shifts; striding and pooling grow the receptive field geometrically.
-# - On the digits, a ~10k-parameter CNN reaches over 95% test accuracy like an MLP of the same
-#   size, and is far more robust to one-pixel shifts.
+#   gradient is the sum over every position that uses it: the cross-correlation of the input with
+#   $\delta$. The input gradient is the full cross-correlation of the (dilated) $\delta$ with the
+#   filters rotated by 180° and with input and output channels swapped — a transposed
+#   convolution. `conv2d_backward` passes numerical, autograd and both correlation checks.
+# - Convolution is translation equivariant; max pooling makes features less sensitive to small
+#   shifts (on the cameraman, less than three quarters of the change at 1–3 pixels, still less at
+#   8); striding and pooling grow the receptive field geometrically.
+# - On Fashion-MNIST, with 20,000 training images and three epochs, a CNN of about 29,000
+#   parameters reaches at least 84% test accuracy, within six points of the best published
+#   scikit-learn baseline (an RBF SVC, 89.7% on all 60,000 images), and beats an MLP of the same
+#   size by at least a point. Shifted by 1–3 pixels, both lose accuracy; the CNN loses less, and
+#   at 3 pixels is at least 12 points ahead.

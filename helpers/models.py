@@ -8,6 +8,10 @@ residual network of the same depth differ only in the skip connections:
     plain_cnn(depth=20)                     # the same, by name
     resnet(depth=14, widths=(8, 16), norm="group", preact=True, drop_path=0.1)
 
+Two small networks without shortcuts or normalization sit beside them: ``small_cnn`` (the
+digit CNN: convolutions, one pool, a linear classifier) and ``pooled_cnn`` (a 2x2 max pool
+after every convolution, for 28x28 Fashion-MNIST).
+
 The network is a 3x3 convolution (the stem), ``len(widths)`` stages of ``n`` two-convolution
 blocks (the first block of every stage after the first halves H and W with stride 2 and
 changes the width), global average pooling and a linear classifier. Counting convolutions and
@@ -32,6 +36,7 @@ __all__ = [
     "drop_path",
     "norm_layer",
     "plain_cnn",
+    "pooled_cnn",
     "resnet",
     "small_cnn",
 ]
@@ -305,4 +310,29 @@ def small_cnn(in_channels: int = 1, num_classes: int = 10, widths: Sequence[int]
     else:
         layers += [nn.Dropout(dropout), nn.Linear(features, hidden), nn.ReLU(),
                    nn.Dropout(dropout), nn.Linear(hidden, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def pooled_cnn(widths: Sequence[int] = (16, 32, 64), in_channels: int = 1,
+               num_classes: int = 10, side: int = 28) -> nn.Sequential:
+    """Stages of 3x3 convolution (same padding), ReLU and 2x2 max pool, then a linear classifier.
+
+    Each stage halves H and W (rounding down), so the classifier sees
+    ``widths[-1] * (side // 2 ** len(widths)) ** 2`` features. For 28x28 Fashion-MNIST with
+    the defaults: conv 1->16, pool to 14x14, conv 16->32, pool to 7x7, conv 32->64, pool to
+    3x3, flatten 576, linear -> 10 (29,066 parameters). Input (N, in_channels, side, side),
+    output (N, num_classes) logits. An ``nn.Sequential``, so ``model[0]`` is the first conv.
+    """
+    widths = tuple(int(w) for w in widths)
+    if not widths or min(widths) < 1:
+        raise ValueError(f"pooled_cnn: widths must be non-empty ints >= 1, got {widths}")
+    if side < 2 ** len(widths):
+        raise ValueError(f"pooled_cnn: side must be >= 2 ** len(widths) = {2 ** len(widths)} "
+                         f"({len(widths)} 2x2 pools), got {side}")
+    layers, channels = [], in_channels
+    for width in widths:
+        layers += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+        channels = width
+    features = channels * (side // 2 ** len(widths)) ** 2
+    layers += [nn.Flatten(), nn.Linear(features, num_classes)]
     return nn.Sequential(*layers)

@@ -23,6 +23,9 @@ assert SEED != 2, f"the claim fails at seed {SEED}"
 
 # %%
 assert N == 3, "N was overridden"
+
+# %% tags=["raises-exception"]
+raise ValueError("shown on purpose")
 '''
 
 
@@ -40,7 +43,7 @@ def test_lists_every_failing_cell(tmp_path):
     assert "| 99_toy | 1 | 2 |" in out and "| 99_toy | 2 | 2 |" in out
     assert out.count("AssertionError: N was overridden") == 2  # both seeds, not only the first
     assert out.count("AssertionError: the claim fails at seed 2") == 1
-    assert "threads not passed" not in out
+    assert "threads not passed" not in out and "on purpose" not in out
     assert chapter.read_text() == TOY  # the source is left alone
 
 

@@ -62,3 +62,55 @@ def test_receptive_field_reference_matches_autograd():
         y[0, 0, 0, 0].backward()
         rows = torch.nonzero(x.grad[0, 0, :, 0]).flatten()
         assert int(rows.max() - rows.min() + 1) == size
+
+
+def _dx_by_transposed_conv(dy, w, x_shape, stride, padding):
+    """A correct answer by another route: PyTorch's transposed convolution."""
+    import torch
+
+    never_read = tuple((x_shape[a] + 2 * padding - w.shape[a]) % stride for a in (2, 3))
+    return torch.nn.functional.conv_transpose2d(
+        torch.from_numpy(dy), torch.from_numpy(w), stride=stride, padding=padding,
+        output_padding=never_read,
+    ).numpy()
+
+
+def _dx_by_correlation(dy, w, x_shape, stride, padding, rotate=True):
+    """The chapter's route: dilate, pad by K - 1, correlate with the rotated, swapped w, crop."""
+    n, c_out, h_out, w_out = dy.shape
+    kh, kw = w.shape[2:]
+    dilated = np.zeros((n, c_out, (h_out - 1) * stride + 1, (w_out - 1) * stride + 1))
+    dilated[:, :, ::stride, ::stride] = dy
+    w_t = (w[:, :, ::-1, ::-1] if rotate else w).transpose(1, 0, 2, 3)
+    read = nn.conv2d(nn.pad2d(dilated, (kh - 1, kw - 1)), w_t)
+    full = np.zeros((n, w.shape[1], x_shape[2] + 2 * padding, x_shape[3] + 2 * padding))
+    full[:, :, : read.shape[2], : read.shape[3]] = read
+    return full[:, :, padding : padding + x_shape[2], padding : padding + x_shape[3]]
+
+
+def test_check_conv2d_backward_dx(capsys):
+    checks_conv = conv_checks.check_conv2d_backward_dx
+    checks_conv(_dx_by_correlation)
+    checks_conv(_dx_by_transposed_conv)
+    assert capsys.readouterr().out.count("passed") == 2
+    with pytest.raises(NotImplementedError):
+        checks_conv(stub)
+    with pytest.raises(AssertionError, match="relative error"):  # the kernel not rotated
+        checks_conv(lambda dy, w, xs, s, p: _dx_by_correlation(dy, w, xs, s, p, rotate=False))
+    with pytest.raises(AssertionError, match="output shape"):  # the padding not cropped
+        checks_conv(lambda dy, w, xs, s, p: np.pad(_dx_by_correlation(dy, w, xs, s, p),
+                                                   ((0, 0), (0, 0), (p, p), (p, p))))
+
+
+def test_check_conv2d_backward_dx_refuses_numpy_nn_backward_and_restores_it():
+    original = nn.conv2d_backward
+
+    def calls_the_library(dy, w, x_shape, stride, padding):
+        return nn.conv2d_backward(dy, np.zeros(x_shape), w, stride, padding)[0]
+
+    with pytest.raises(AssertionError, match="asks you to write it yourself"):
+        conv_checks.check_conv2d_backward_dx(calls_the_library)
+    assert nn.conv2d_backward is original  # restored after a failure
+    conv_checks.check_conv2d_backward_dx(_dx_by_correlation)
+    assert nn.conv2d_backward is original  # and after a pass
+    calls_the_library(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), (1, 1, 4, 4), 1, 0)

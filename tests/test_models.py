@@ -225,3 +225,38 @@ def test_small_cnn_draws_the_same_weights_as_the_layers_written_out():
 def test_small_cnn_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         models.small_cnn(**kwargs)
+
+
+def test_pooled_cnn_shapes_and_parameters():
+    net = models.pooled_cnn()
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    expected = conv_count(1, 16) + 16 + conv_count(16, 32) + 32 + conv_count(32, 64) + 64
+    assert models.count_parameters(net) == expected + 64 * 3 * 3 * 10 + 10 == 29066
+    assert sum(isinstance(m, nn.MaxPool2d) for m in net) == 3
+    small = models.pooled_cnn((4, 8), in_channels=3, num_classes=6, side=9)  # 9 -> 4 -> 2
+    assert small(torch.zeros(1, 3, 9, 9)).shape == (1, 6)
+    assert small[-1].in_features == 8 * 2 * 2
+
+
+def test_pooled_cnn_draws_the_same_weights_as_the_layers_written_out():
+    torch.manual_seed(0)
+    ours = models.pooled_cnn()
+    torch.manual_seed(0)
+    written = nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(64 * 3 * 3, 10),
+    )
+    for a, b in zip(ours.state_dict().values(), written.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"widths": ()}, "non-empty"),
+    ({"widths": (8, 0)}, "non-empty ints >= 1"),
+    ({"side": 4}, "side must be >= 2 \\*\\* len"),
+])
+def test_pooled_cnn_rejects_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.pooled_cnn(**kwargs)

@@ -8,7 +8,12 @@ unfinished exercise. Chapters call them as ``checks.check_max_pool2d(my_max_pool
 
 from helpers.checks.augmentation import check_cutmix_lambda, check_mixup, check_translate
 from helpers.checks.capstone import check_ema_update, check_flip_tta, check_warmup_cosine
-from helpers.checks.conv import check_conv2d, check_max_pool2d, check_receptive_field
+from helpers.checks.conv import (
+    check_conv2d,
+    check_conv2d_backward_dx,
+    check_max_pool2d,
+    check_receptive_field,
+)
 from helpers.checks.init_optim import (
     check_adam_step,
     check_clip_grad_norm,
@@ -37,6 +42,7 @@ __all__ = [
     "check_bn_eval",
     "check_clip_grad_norm",
     "check_conv2d",
+    "check_conv2d_backward_dx",
     "check_cutmix_lambda",
     "check_drop_path",
     "check_dropout",

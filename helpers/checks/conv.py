@@ -1,4 +1,5 @@
-"""Exercise checks for chapter 1, convolution: max pooling, im2col convolution, receptive field.
+"""Exercise checks for chapter 1, convolution: max pooling, im2col convolution, receptive
+field, and the input gradient of a convolution.
 
 Each compares a reader's function with a reference on random inputs; a stub's
 NotImplementedError propagates, so a check fails on an unfinished exercise.
@@ -6,11 +7,14 @@ NotImplementedError propagates, so a check fails on an unfinished exercise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from helpers import numpy_nn
 
 RTOL = 1e-9
 
@@ -95,3 +99,59 @@ def check_receptive_field(receptive_field: Callable, seed: int = 0) -> None:
                 "layers before it; an empty stack sees 1 pixel",
             )
     _passed("check_receptive_field", len(cases))
+
+
+def _write_it_yourself(*args, **kwargs):
+    raise AssertionError(
+        "check_conv2d_backward_dx: this exercise asks you to write it yourself; "
+        "helpers.numpy_nn.conv2d_backward is switched off while the check runs"
+    )
+
+
+@contextmanager
+def _without_numpy_nn_backward() -> Iterator[None]:
+    """Replace numpy_nn.conv2d_backward by a function that refuses, restoring it afterwards."""
+    saved = numpy_nn.conv2d_backward
+    numpy_nn.conv2d_backward = _write_it_yourself
+    try:
+        yield
+    finally:
+        numpy_nn.conv2d_backward = saved
+
+
+def check_conv2d_backward_dx(conv2d_backward_dx: Callable, seed: int = 0) -> None:
+    """``conv2d_backward_dx(dy, w, x_shape, stride, padding) -> dx`` against torch autograd.
+
+    dy (N, C_out, H_out, W_out) is the upstream gradient of ``conv2d(x, w, stride=stride,
+    padding=padding)`` with w (C_out, C_in, K_H, K_W), x_shape = (N, C_in, H, W); stride and
+    padding are ints. The answer must return dx with shape x_shape. While the check runs,
+    ``helpers.numpy_nn.conv2d_backward`` raises: the point is to write the backward pass.
+    """
+    rng = np.random.default_rng(seed)
+    cases = [  # x shape, w shape, stride, padding
+        ((1, 1, 5, 5), (1, 1, 3, 3), 1, 0),
+        ((2, 3, 7, 6), (4, 3, 3, 2), 1, 0),
+        ((2, 2, 6, 7), (3, 2, 3, 3), 1, 1),
+        ((1, 2, 9, 8), (2, 2, 3, 3), 2, 1),  # H + 2P - K divisible by S: 8 / 2
+        ((2, 3, 8, 10), (2, 3, 3, 4), 2, 0),  # not divisible: the last row is never read
+        ((1, 1, 11, 9), (3, 1, 5, 3), 3, 2),
+    ]
+    for xs, ws, stride, padding in cases:
+        x, w = torch.from_numpy(rng.standard_normal(xs)), rng.standard_normal(ws)
+        x.requires_grad_(True)
+        y = F.conv2d(x, torch.from_numpy(w), stride=stride, padding=padding)
+        dy = rng.standard_normal(tuple(y.shape))
+        y.backward(torch.from_numpy(dy))
+        ref = x.grad.numpy()
+        with _without_numpy_nn_backward():
+            ours = conv2d_backward_dx(dy.copy(), w.copy(), xs, stride, padding)
+        hint = (
+            "dx is the full cross-correlation of dy with w rotated by 180 degrees (w[:, :, ::-1, "
+            "::-1]) and with its two channel axes swapped (C_in, C_out, K_H, K_W): dilate dy by "
+            "inserting stride - 1 zeros between its entries, pad it by K - 1 on every side, "
+            "correlate, put the result in a zero array of the padded input's size (rows and "
+            "columns no window read keep gradient 0), then crop the padding"
+        )
+        _compare("check_conv2d_backward_dx", f"x {xs}, w {ws}, stride={stride}, "
+                 f"padding={padding}", ours, ref, hint)
+    _passed("check_conv2d_backward_dx", len(cases))
