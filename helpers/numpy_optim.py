@@ -17,6 +17,20 @@ With g the gradient, p a parameter, eta the learning rate and lambda the weight 
 - ``Adam``: g <- g + lambda p (L2 in the gradient); m <- b1 m + (1 - b1) g;
   v <- b2 v + (1 - b2) g^2; p <- p - eta/(1 - b1^t) * m / (sqrt(v / (1 - b2^t)) + eps).
 - ``AdamW``: p <- p (1 - eta lambda) (decoupled decay), then Adam's step without L2.
+- ``AdaBelief`` (Zhuang et al. 2020, Algorithm 2): p <- p (1 - eta lambda); m <- b1 m + (1 - b1) g;
+  s <- b2 s + (1 - b2) (g - m)^2 + eps; p <- p - eta/(1 - b1^t) * m / (sqrt(s / (1 - b2^t)) + eps).
+
+Gradient clipping and iterate averaging, as plain functions and one small class:
+
+- ``clip_grad_value(grads, clip_value)``: every entry clipped to [-c, c] (torch's
+  ``clip_grad_value_``).
+- ``clip_grad_norm(grads, max_norm)``: all gradients scaled by one factor so that their joint L2
+  norm is at most ``max_norm``; returns the clipped list and the norm before clipping.
+- ``adaptive_clip_grad(params, grads, clip_factor, eps)``: unit-wise adaptive gradient clipping
+  (Brock et al. 2021): a unit's gradient is rescaled to norm clip_factor * max(||p||, eps) when
+  it is longer than that.
+- ``IterateAverage(params, beta=None)``: the running mean of the iterates (Polyak averaging,
+  a_t = a_{t-1} + (p_t - a_{t-1}) / t) or, with ``beta``, their exponential moving average.
 
 The learning-rate schedules of ``helpers.schedules`` are re-exported here, so
 ``numpy_optim.cosine_annealing_lr`` works too.
@@ -37,15 +51,21 @@ from helpers.schedules import (
     one_cycle_lr,
     polynomial_lr,
     step_lr,
+    warmup_lr,
 )
 
 __all__ = [
     "SGD",
     "Adagrad",
     "Adam",
+    "AdaBelief",
     "AdamW",
+    "IterateAverage",
     "Optimizer",
     "RMSprop",
+    "adaptive_clip_grad",
+    "clip_grad_norm",
+    "clip_grad_value",
     "cosine_annealing_lr",
     "cosine_warm_restarts_lr",
     "exponential_lr",
@@ -53,6 +73,7 @@ __all__ = [
     "one_cycle_lr",
     "polynomial_lr",
     "step_lr",
+    "warmup_lr",
 ]
 
 
@@ -240,3 +261,140 @@ class AdamW(Adam):
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.01):
         super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class AdaBelief(Adam):
+    """AdaBelief (Zhuang et al. 2020, Algorithm 2) with decoupled weight decay, as AdamW's.
+
+    Adam's second moment v (an average of g^2) is replaced by s, an average of (g - m)^2: the
+    squared deviation of the gradient from its running mean, the "belief". With t the step:
+    p <- p (1 - lr * weight_decay); m <- b1 m + (1 - b1) g;
+    s <- b2 s + (1 - b2) (g - m)^2 + eps (the paper adds eps inside s at every step);
+    p <- p - lr / (1 - b1^t) * m / (sqrt(s / (1 - b2^t)) + eps).
+    The state is ``exp_avg`` (m) and ``exp_avg_var`` (s); the defaults (eps = 1e-16) are the
+    paper's and those of ``pytorch_optimizer.AdaBelief``.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-16, weight_decay: float = 0.0):
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    def _update(self, i, p, g):
+        beta1, beta2 = self.betas
+        if self.weight_decay != 0:
+            p *= 1 - self.lr * self.weight_decay
+        m = self.state[i].setdefault("exp_avg", np.zeros_like(p))
+        s = self.state[i].setdefault("exp_avg_var", np.zeros_like(p))
+        m += (1 - beta1) * (g - m)
+        residual = g - m
+        s *= beta2
+        s += (1 - beta2) * residual * residual
+        s += self.eps
+        denom = np.sqrt(s) / math.sqrt(1 - beta2**self.t) + self.eps
+        p -= self.lr / (1 - beta1**self.t) * m / denom
+
+
+def _arrays(grads, fn: str, name: str = "grads") -> list[np.ndarray]:
+    if isinstance(grads, np.ndarray | str) or not isinstance(grads, Sequence) or not grads:
+        raise ValueError(f"{fn}: {name} must be a non-empty list of arrays, got "
+                         f"{type(grads).__name__}")
+    return [np.asarray(g, dtype=float) if not np.issubdtype(np.asarray(g).dtype, np.floating)
+            else np.asarray(g) for g in grads]
+
+
+def clip_grad_value(grads: Sequence[np.ndarray], clip_value: float) -> list[np.ndarray]:
+    """Clip every gradient entry to [-clip_value, clip_value] (``clip_grad_value_``).
+
+    grads: a list of float arrays of any shapes. Returns new arrays of the same shapes and
+    dtypes; the inputs are not changed. The direction of the whole gradient changes wherever
+    some entries are clipped and others are not.
+    """
+    grads = _arrays(grads, "clip_grad_value")
+    c = _number(clip_value, "clip_value", "clip_grad_value")
+    return [np.clip(g, -c, c) for g in grads]
+
+
+def clip_grad_norm(grads: Sequence[np.ndarray], max_norm: float) -> tuple[list[np.ndarray], float]:
+    """Scale all gradients by one factor so their joint L2 norm is at most ``max_norm``.
+
+    grads: a list of float arrays. The joint norm is sqrt(sum of every squared entry); when it
+    exceeds ``max_norm`` every array is multiplied by max_norm / norm, else they are returned
+    unchanged (as copies). Returns (clipped arrays, norm before clipping). Unlike
+    ``torch.nn.utils.clip_grad_norm_`` no 1e-6 is added to the norm.
+    """
+    grads = _arrays(grads, "clip_grad_norm")
+    max_norm = _number(max_norm, "max_norm", "clip_grad_norm")
+    norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
+    scale = max_norm / norm if norm > max_norm else 1.0
+    return [g * scale for g in grads], norm
+
+
+def _unit_norms(a: np.ndarray) -> np.ndarray:
+    """L2 norm per output unit: over every axis but the first (the whole array if 0-D/1-D)."""
+    if a.ndim <= 1:
+        return np.full(a.shape, np.sqrt(np.sum(a * a)))
+    axes = tuple(range(1, a.ndim))
+    return np.sqrt(np.sum(a * a, axis=axes, keepdims=True))
+
+
+def adaptive_clip_grad(params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
+                       clip_factor: float = 0.01, eps: float = 1e-3) -> list[np.ndarray]:
+    """Unit-wise adaptive gradient clipping (AGC, Brock et al. 2021, as in their NFNets).
+
+    params, grads: lists of arrays of matching shapes. A unit is one output row of a weight
+    (a[k] of a (out, ...) array: one filter, one neuron); a 1-D array (a bias) counts as one
+    unit. For each unit, with W its weights and G its gradient, the bound is
+    b = clip_factor * max(||W||, eps); if ||G|| > b the gradient is rescaled to
+    G * b / ||G||, else kept. Returns new arrays; the inputs are not changed.
+    """
+    fn = "adaptive_clip_grad"
+    params, grads = _arrays(params, fn, "params"), _arrays(grads, fn)
+    if len(params) != len(grads):
+        raise ValueError(f"{fn}: got {len(grads)} gradients for {len(params)} parameters")
+    for i, (p, g) in enumerate(zip(params, grads, strict=True)):
+        if p.shape != g.shape:
+            raise ValueError(f"{fn}: grads[{i}] has shape {g.shape} but params[{i}] has shape "
+                             f"{p.shape}")
+    clip_factor = _number(clip_factor, "clip_factor", fn)
+    eps = _number(eps, "eps", fn)
+    out = []
+    for p, g in zip(params, grads, strict=True):
+        bound = clip_factor * np.maximum(_unit_norms(p), eps)
+        norm = _unit_norms(g)
+        scale = np.where(norm > bound, bound / np.maximum(norm, 1e-300), 1.0)
+        out.append(g * scale)
+    return out
+
+
+class IterateAverage:
+    """The running average of a list of parameter arrays, updated after each optimizer step.
+
+    With ``beta=None``, the plain mean of the iterates seen so far (Polyak averaging):
+    a_1 = p_1 and a_t = a_{t-1} + (p_t - a_{t-1}) / t, which equals (p_1 + ... + p_t) / t
+    without keeping them (``torch.optim.swa_utils.AveragedModel``'s default).
+    With ``beta`` in [0, 1): a_1 = p_1, then a_t = beta a_{t-1} + (1 - beta) p_t (an EMA, as
+    ``AveragedModel`` with ``get_ema_multi_avg_fn(beta)``).
+    ``average`` is a list of float64 copies, one per parameter; ``count`` the updates so far.
+    """
+
+    def __init__(self, params: Sequence[np.ndarray], beta: float | None = None):
+        self.params = _arrays(params, "IterateAverage", "params")
+        for i, (p, given) in enumerate(zip(self.params, params, strict=True)):
+            if p is not given or not np.issubdtype(p.dtype, np.floating):
+                raise ValueError(f"IterateAverage: params[{i}] must be a float NumPy array (read "
+                                 f"after each step), got {np.asarray(given).dtype}")
+        self.beta = None if beta is None else _number(beta, "beta", "IterateAverage", below=1.0)
+        self.average = [np.array(p, dtype=np.float64) for p in self.params]
+        self.count = 0
+
+    def update(self) -> None:
+        """Fold the parameters' current values into the average."""
+        self.count += 1
+        for a, p in zip(self.average, self.params, strict=True):
+            if self.count == 1:
+                a[...] = p
+            elif self.beta is None:
+                a += (p - a) / self.count
+            else:
+                a *= self.beta
+                a += (1 - self.beta) * p

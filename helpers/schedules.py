@@ -13,6 +13,8 @@ function                    learning rate at step t
 ``polynomial_lr``           base * (1 - min(t, T) / T)^power
 ``cosine_annealing_lr``     eta_min + (base - eta_min) (1 + cos(pi t / T_max)) / 2
 ``linear_warmup_lr``        base * (f + (1 - f) min(t, W) / W)
+``warmup_lr``               base * w(u), u = min((t + 1) / W, 1), with w(u) = u (linear),
+                            u^power (power law) or 1 - cos(pi u / 2) (cosine)
 ``cosine_warm_restarts_lr`` the cosine above, restarted after T_0, T_0 T_mult, ... steps
 ``one_cycle_lr``            cosine up from max_lr / div_factor to max_lr over
                             pct_start * total_steps steps, then cosine down to
@@ -32,6 +34,7 @@ __all__ = [
     "exponential_lr",
     "linear_warmup_lr",
     "one_cycle_lr",
+    "warmup_lr",
     "polynomial_lr",
     "step_lr",
 ]
@@ -115,6 +118,37 @@ def linear_warmup_lr(t: int, base_lr: float, warmup_steps: int, start_factor: fl
     if start_factor > 1:
         raise ValueError(f"{fn}: start_factor must be in (0, 1], got {start_factor!r}")
     return base_lr * (start_factor + (1 - start_factor) * min(t, warmup_steps) / warmup_steps)
+
+
+WARMUP_SHAPES = ("linear", "power", "cosine")
+
+
+def warmup_lr(t: int, base_lr: float, warmup_steps: int, shape: str = "linear",
+              power: float = 2.0) -> float:
+    """A warmup from near 0 to ``base_lr`` over ``warmup_steps`` steps, then ``base_lr``.
+
+    With u = min((t + 1) / warmup_steps, 1) the fraction of the warmup done after this step
+    (so the first step already gets a small nonzero rate and step warmup_steps - 1 the full
+    one), the rate is base_lr * w(u) with
+    ``"linear"``: w = u; ``"power"``: w = u^power (a power law; some notes call it
+    "exponential warmup"); ``"cosine"``: w = 1 - cos(pi u / 2), a quarter cosine that starts
+    flat. Multiply by a decay (e.g. ``cosine_annealing_lr``) for warmup-then-anneal.
+    """
+    fn = "warmup_lr"
+    t = _step(t, fn)
+    base_lr = _positive(base_lr, "base_lr", fn, allow_zero=True)
+    warmup_steps = _count(warmup_steps, "warmup_steps", fn)
+    if shape not in WARMUP_SHAPES:
+        raise ValueError(f"{fn}: shape must be one of {WARMUP_SHAPES}, got {shape!r}")
+    power = _positive(power, "power", fn)
+    u = min((t + 1) / warmup_steps, 1.0)
+    if shape == "linear":
+        w = u
+    elif shape == "power":
+        w = u**power
+    else:
+        w = 1.0 - math.cos(math.pi * u / 2)
+    return base_lr * min(w, 1.0)
 
 
 def cosine_warm_restarts_lr(t: int, base_lr: float, T_0: int, T_mult: int = 1,

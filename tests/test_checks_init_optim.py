@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import checks, init
+from helpers import checks, init, numpy_optim
 
 
 def stub(*args, **kwargs):
@@ -81,7 +81,45 @@ def test_check_adam_step(capsys):
         v = b2 * v + (1 - b2) * g * g
         return p - lr * m / (np.sqrt(v) + eps), m, v
 
+    def rate_in_the_correction(p, g, m, v, t, lr, betas, eps):  # corrects with lr, not t
+        b1, b2 = betas
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        return p - lr * (m / (1 - b1 ** (lr * 100))) / (np.sqrt(v / (1 - b2 ** (lr * 100))) + eps), m, v
+
     run(checks.check_adam_step, adam_step, no_bias_correction, "step 1", capsys)
+    with pytest.raises(AssertionError, match="Hint"):
+        checks.check_adam_step(rate_in_the_correction)
+
+
+class ShortcutAdam:
+    """An answer that hands the work to helpers.numpy_optim.Adam (keeps one per call)."""
+
+    def __call__(self, p, g, m, v, t, lr, betas, eps):
+        p = p.copy()
+        opt = numpy_optim.Adam([p], lr=lr, betas=betas, eps=eps)
+        opt.step([g])
+        return p, m, v
+
+
+def test_check_adam_step_refuses_the_helper_and_restores_it():
+    original = (numpy_optim.Adam, numpy_optim.AdamW, numpy_optim.AdaBelief)
+    with pytest.raises(AssertionError, match="write it yourself; do not call helpers.numpy_optim.Adam"):
+        checks.check_adam_step(ShortcutAdam())
+    assert (numpy_optim.Adam, numpy_optim.AdamW, numpy_optim.AdaBelief) == original
+    with pytest.raises(NotImplementedError):
+        checks.check_adam_step(stub)
+    assert numpy_optim.Adam is original[0]
+
+
+def test_check_clip_grad_norm_refuses_the_helper():
+    def shortcut(grads, max_norm):
+        return numpy_optim.clip_grad_norm(grads, max_norm)[0]
+
+    original = numpy_optim.clip_grad_norm
+    with pytest.raises(AssertionError, match="write it yourself"):
+        checks.check_clip_grad_norm(shortcut)
+    assert numpy_optim.clip_grad_norm is original
 
 
 def clip_grad_norm(grads, max_norm):

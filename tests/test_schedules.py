@@ -151,3 +151,34 @@ def test_schedules_are_re_exported_by_numpy_optim():
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("shape", schedules.WARMUP_SHAPES)
+def test_warmup_lr_shapes(shape):
+    W, base = 8, 0.4
+    ours = np.array([schedules.warmup_lr(t, base, W, shape, power=3.0) for t in range(12)])
+    u = np.minimum((np.arange(12) + 1) / W, 1.0)
+    want = {"linear": u, "power": u**3, "cosine": 1 - np.cos(np.pi * u / 2)}[shape]
+    np.testing.assert_allclose(ours, base * want, rtol=1e-12)
+    assert ours[0] > 0 and np.all(np.diff(ours) >= 0) and np.allclose(ours[W - 1 :], base)
+
+
+def test_linear_warmup_lr_shape_equals_torch_linear_lr_from_1_over_w():
+    W, base = 10, 0.1
+    theirs = torch_lrs(lambda o: torch.optim.lr_scheduler.LinearLR(o, 1 / W, 1.0, W - 1), base, 20)
+    assert_same(lambda t: schedules.warmup_lr(t, base, W, "linear"), theirs, base)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(t=-1, base_lr=0.1, warmup_steps=5), r"warmup_lr: t must be an int >= 0"),
+        (dict(t=0, base_lr=0.1, warmup_steps=0), r"warmup_lr: warmup_steps must be an int >= 1, got 0"),
+        (dict(t=0, base_lr=0.1, warmup_steps=5, shape="exponential"), r"shape must be one of \('linear', 'power', 'cosine'\), got 'exponential'"),
+        (dict(t=0, base_lr=0.1, warmup_steps=5, shape="power", power=0.0), r"warmup_lr: power must be finite and > 0, got 0.0"),
+        (dict(t=0, base_lr=-0.1, warmup_steps=5), r"warmup_lr: base_lr must be finite and >= 0"),
+    ],
+)
+def test_warmup_lr_rejects_bad_input(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        schedules.warmup_lr(**kwargs)

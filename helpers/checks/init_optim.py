@@ -7,13 +7,16 @@ propagates, so a check fails on an unfinished exercise.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
 from scipy import stats
+
+from helpers import numpy_optim
 
 __all__ = [
     "check_adam_step",
@@ -120,10 +123,37 @@ def check_forward_stds(forward_stds: Callable, seed: int = 0) -> None:
 # --------------------------------------------------------------------------- chapter 3
 
 
+@contextlib.contextmanager
+def _written_by_hand(check: str, names: tuple[str, ...]) -> Iterator[None]:
+    """Replace ``helpers.numpy_optim.<name>`` by a function that fails, restore afterwards.
+
+    An answer that calls the helper instead of writing the update then fails the check with a
+    message saying so; the helpers are put back even when the answer raises.
+    """
+    saved = {name: getattr(numpy_optim, name) for name in names}
+
+    def refuse(name):
+        def helper_not_allowed(*args, **kwargs):
+            raise AssertionError(f"{check}: this exercise asks you to write it yourself; do not "
+                                 f"call helpers.numpy_optim.{name}")
+        return helper_not_allowed
+
+    try:
+        for name in names:
+            setattr(numpy_optim, name, refuse(name))
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(numpy_optim, name, value)
+
+
 def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
     """``adam_step(p, g, m, v, t, lr, betas, eps) -> (p, m, v)`` against ``torch.optim.Adam``.
 
     ``t`` is the 1-based step number; the returned arrays are the new parameter and moments.
+    ``lr`` changes at every step (a cosine-shaped schedule, set on torch's optimizer too), so
+    the bias correction must use ``t``, not the rate. While the answer runs,
+    ``helpers.numpy_optim``'s Adam, AdamW and AdaBelief refuse to be called.
     """
     rng = np.random.default_rng(seed)
     hint = ("m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2; correct both for their zero "
@@ -138,10 +168,13 @@ def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
         for t in range(1, 31):
             g = rng.standard_normal(p.shape) + p
             tp.grad = torch.from_numpy(g.copy())
+            lr_t = lr * (0.55 + 0.45 * math.cos(math.pi * t / 30))  # a schedule: new rate each step
+            opt.param_groups[0]["lr"] = lr_t
             opt.step()
-            p, m, v = (np.asarray(a, dtype=float) for a in
-                       adam_step(p.copy(), g.copy(), m.copy(), v.copy(), t, lr, betas, eps))
-            _close("check_adam_step", f"step {t}, lr={lr}, betas={betas}", p,
+            with _written_by_hand("check_adam_step", ("Adam", "AdamW", "AdaBelief")):
+                answer = adam_step(p.copy(), g.copy(), m.copy(), v.copy(), t, lr_t, betas, eps)
+            p, m, v = (np.asarray(a, dtype=float) for a in answer)
+            _close("check_adam_step", f"step {t}, lr={lr_t:.3g}, betas={betas}", p,
                    tp.detach().numpy(), hint, rtol=1e-8)
     _passed("check_adam_step", 30 * len(settings))
 
@@ -150,7 +183,8 @@ def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
     """``clip_grad_norm(grads, max_norm) -> clipped grads`` against ``clip_grad_norm_``.
 
     grads is a list of arrays; the answer is a list of new arrays, all scaled by one factor so
-    that their global L2 norm is at most ``max_norm``.
+    that their global L2 norm is at most ``max_norm``. ``helpers.numpy_optim.clip_grad_norm``
+    refuses to be called while the answer runs.
     """
     rng = np.random.default_rng(seed)
     hint = ("compute ONE norm over all the arrays together, sqrt(sum of every squared entry); "
@@ -162,7 +196,8 @@ def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
         for t, g in zip(tensors, grads, strict=True):
             t.grad = torch.from_numpy(g.copy())
         torch.nn.utils.clip_grad_norm_(tensors, max_norm)
-        got = clip_grad_norm([g.copy() for g in grads], max_norm)
+        with _written_by_hand("check_clip_grad_norm", ("clip_grad_norm",)):
+            got = clip_grad_norm([g.copy() for g in grads], max_norm)
         if len(got) != len(grads):
             raise _fail("check_clip_grad_norm", f"max_norm={max_norm}",
                         f"returned {len(got)} arrays for {len(grads)}", hint)
