@@ -18,6 +18,11 @@ function            distribution            standard deviation
 
 A uniform distribution on [-a, a] has standard deviation a / sqrt(3), so every uniform bound
 is sqrt(3) times the standard deviation it is meant to have.
+
+``calculate_gain(nonlinearity, param)`` gives the factor g of ``torch.nn.init.calculate_gain``
+that scales a standard deviation 1 / sqrt(fan) to g / sqrt(fan): 1 for linear layers and the
+sigmoid, 5/3 for tanh, sqrt(2) for ReLU, sqrt(2 / (1 + a^2)) for leaky ReLU of slope a
+(default 0.01), 3/4 for SELU.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import math
 import numpy as np
 
 __all__ = [
+    "calculate_gain",
     "fan_in_fan_out",
     "kaiming_normal",
     "kaiming_uniform",
@@ -78,6 +84,41 @@ def fan_in_fan_out(shape) -> tuple[int, int]:
     shape = _shape(shape, "fan_in_fan_out")
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
+
+
+_LINEAR = {"linear", "identity", "sigmoid"} | {
+    f"conv{t}{d}d" for t in ("", "_transpose") for d in (1, 2, 3)
+}
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The gain g of ``nonlinearity`` (a ``torch.nn.functional`` name), as ``calculate_gain``.
+
+    A weight with standard deviation g / sqrt(fan_in) keeps the second moment of the signal
+    through a layer followed by this nonlinearity: g^2 = Var(z) / E[phi(z)^2] for ReLU
+    (2) and leaky ReLU (2 / (1 + a^2), a = ``param``, default 0.01). Linear layers and the
+    sigmoid get 1, tanh 5/3 and SELU 3/4 (chosen values, not derived). Returns a float.
+    """
+    if not isinstance(nonlinearity, str):
+        raise ValueError(f"calculate_gain: nonlinearity must be a string, got {nonlinearity!r}")
+    if nonlinearity in _LINEAR:
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3.0
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "selu":
+        return 0.75
+    if nonlinearity == "leaky_relu":
+        if param is None:
+            param = 0.01
+        if isinstance(param, bool) or not isinstance(param, int | float | np.integer | np.floating):
+            raise ValueError(f"calculate_gain: leaky_relu's slope must be a number, got {param!r}")
+        return math.sqrt(2.0 / (1.0 + float(param) ** 2))
+    known = ", ".join(sorted(_LINEAR | {"tanh", "relu", "leaky_relu", "selu"}))
+    raise ValueError(
+        f"calculate_gain: unknown nonlinearity {nonlinearity!r}; expected one of {known}"
+    )
 
 
 def lecun_normal(shape, rng: np.random.Generator) -> np.ndarray:

@@ -118,3 +118,35 @@ def test_rng_must_be_a_generator(name):
 def test_bad_gain_raises(name, gain):
     with pytest.raises(ValueError, match=f"{name}: gain must be"):
         getattr(init, name)((3, 3), np.random.default_rng(0), gain=gain)
+
+
+GAIN_CASES = [("linear", None), ("conv2d", None), ("conv_transpose3d", None), ("sigmoid", None),
+              ("tanh", None), ("relu", None), ("selu", None), ("leaky_relu", None),
+              ("leaky_relu", 0.2), ("leaky_relu", 1), ("leaky_relu", 0.0)]
+
+
+@pytest.mark.parametrize(("nonlinearity", "param"), GAIN_CASES)
+def test_calculate_gain_matches_torch(nonlinearity, param):
+    ours = init.calculate_gain(nonlinearity, param)
+    assert isinstance(ours, float)
+    assert ours == pytest.approx(torch.nn.init.calculate_gain(nonlinearity, param), rel=1e-15)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01, 0.2, 0.5])
+def test_leaky_relu_gain_keeps_the_second_moment(slope):
+    """g^2 E[phi(z)^2] = Var(z): the gain undoes what the nonlinearity keeps of the signal."""
+    z = np.random.default_rng(0).standard_normal(1_000_000)
+    kept = np.mean(np.where(z > 0, z, slope * z) ** 2) / np.var(z)
+    assert init.calculate_gain("leaky_relu", slope) ** 2 * kept == pytest.approx(1, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(("swish",), "unknown nonlinearity 'swish'; expected one of"),
+     ((3,), "nonlinearity must be a string, got 3"),
+     (("leaky_relu", "0.1"), "leaky_relu's slope must be a number, got '0.1'"),
+     (("leaky_relu", True), "leaky_relu's slope must be a number, got True")],
+)
+def test_calculate_gain_bad_arguments_raise(args, message):
+    with pytest.raises(ValueError, match=f"calculate_gain: {message}"):
+        init.calculate_gain(*args)

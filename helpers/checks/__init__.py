@@ -22,6 +22,7 @@ from helpers.checks.init_optim import (
     check_triangular_lr,
     check_xavier_uniform,
 )
+from helpers.checks.initialization import check_backward_stds, check_kaiming_normal
 from helpers.checks.normalization import (
     check_batch_norm_backward,
     check_fold_batch_norm,
@@ -38,6 +39,7 @@ from helpers.checks.transfer import check_bn_eval, check_freeze_first, check_hea
 __all__ = [
     "check_adam_step",
     "check_adamw_step",
+    "check_backward_stds",
     "check_batch_norm_backward",
     "check_bn_eval",
     "check_clip_grad_norm",
@@ -54,6 +56,7 @@ __all__ = [
     "check_freeze_first",
     "check_group_norm",
     "check_head_gradients",
+    "check_kaiming_normal",
     "check_label_smoothing_loss",
     "check_max_pool2d",
     "check_mixup",
