@@ -13,8 +13,6 @@ each step a whole-array operation, never over pixels or examples.
 
 from __future__ import annotations
 
-import importlib
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
@@ -390,31 +388,3 @@ def softmax_cross_entropy(logits, y):
     dlogits = np.exp(log_probs)
     dlogits[rows, y] -= 1
     return float(loss), dlogits / n
-
-
-# --------------------------------------------------------------------------- later chapters
-
-# Layers that later chapters build live in modules of their own (normalization in
-# ``numpy_norm``, dropout in ``numpy_regularization``); they are importable from here as well,
-# so every NumPy layer of the book is found under ``helpers.numpy_nn``. Loading them lazily
-# lets those modules use this one's building blocks without an import cycle.
-_ELSEWHERE = {
-    "batch_norm": "helpers.numpy_norm",
-    "batch_norm_backward": "helpers.numpy_norm",
-    "group_norm": "helpers.numpy_norm",
-    "group_norm_backward": "helpers.numpy_norm",
-    "layer_norm": "helpers.numpy_norm",
-    "instance_norm": "helpers.numpy_norm",
-    "dropout": "helpers.numpy_regularization",
-}
-__all__.extend(_ELSEWHERE)
-
-
-def __getattr__(name: str):
-    if name in _ELSEWHERE:
-        return getattr(importlib.import_module(_ELSEWHERE[name]), name)
-    raise AttributeError(f"module 'helpers.numpy_nn' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_ELSEWHERE])

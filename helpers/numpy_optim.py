@@ -32,8 +32,7 @@ Gradient clipping and iterate averaging, as plain functions and one small class:
 - ``IterateAverage(params, beta=None)``: the running mean of the iterates (Polyak averaging,
   a_t = a_{t-1} + (p_t - a_{t-1}) / t) or, with ``beta``, their exponential moving average.
 
-The learning-rate schedules of ``helpers.schedules`` are re-exported here, so
-``numpy_optim.cosine_annealing_lr`` works too.
+The learning-rate schedules live in ``helpers.schedules``.
 """
 
 from __future__ import annotations
@@ -42,17 +41,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-
-from helpers.schedules import (
-    cosine_annealing_lr,
-    cosine_warm_restarts_lr,
-    exponential_lr,
-    linear_warmup_lr,
-    one_cycle_lr,
-    polynomial_lr,
-    step_lr,
-    warmup_lr,
-)
 
 __all__ = [
     "SGD",
@@ -66,14 +54,6 @@ __all__ = [
     "adaptive_clip_grad",
     "clip_grad_norm",
     "clip_grad_value",
-    "cosine_annealing_lr",
-    "cosine_warm_restarts_lr",
-    "exponential_lr",
-    "linear_warmup_lr",
-    "one_cycle_lr",
-    "polynomial_lr",
-    "step_lr",
-    "warmup_lr",
 ]
 
 

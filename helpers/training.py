@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from helpers.checkpoint import load_checkpoint, save_checkpoint
 from helpers.device import synchronize
-from helpers.progress import Progress, progress_enabled  # noqa: F401 - re-exported
+from helpers.progress import Progress
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

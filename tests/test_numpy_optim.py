@@ -236,8 +236,14 @@ def run_adabelief(seed, steps=40, schedule=False, **kwargs):
     return worst
 
 
+# With beta1 = 0 the belief term (g - m)^2 is zero in exact arithmetic, so s is only the eps
+# added each step and the update divides by sqrt(eps): rounding differences between two correct
+# implementations are then amplified without bound. The comparison starts at beta1 = 0.5.
+belief_betas = st.tuples(st.sampled_from([0.5, 0.9, 0.95]), st.sampled_from([0.0, 0.9, 0.99, 0.999]))
+
+
 @settings(max_examples=25, deadline=None)
-@given(betas=betas, eps=st.sampled_from([1e-16, 1e-8, 1e-4]), **common)
+@given(betas=belief_betas, eps=st.sampled_from([1e-16, 1e-8, 1e-4]), **common)
 def test_adabelief_matches_pytorch_optimizer(lr, betas, eps, weight_decay, schedule, seed):
     err = run_adabelief(seed, schedule=schedule, lr=lr * 0.1, betas=betas, eps=eps,
                         weight_decay=weight_decay)

@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from helpers import progress, training
-from helpers.training import Callback, Evaluation, History, Progress, evaluate, fit, predict
+from helpers.progress import Progress
+from helpers.training import Callback, Evaluation, History, evaluate, fit, predict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -225,9 +226,9 @@ def test_progress_disabled_prints_nothing(capsys):
 @pytest.mark.parametrize(("name", "value"), [("TQDM_DISABLE", "1"), ("BOOK_PROGRESS", "0")])
 def test_progress_enabled_reads_the_environment(monkeypatch, name, value):
     monkeypatch.delenv("BOOK_PROGRESS")
-    assert training.progress_enabled(True) and not training.progress_enabled(False)
+    assert progress.progress_enabled(True) and not progress.progress_enabled(False)
     monkeypatch.setenv(name, value)
-    assert not training.progress_enabled(True)
+    assert not progress.progress_enabled(True)
 
 
 def test_progress_in_a_terminal_writes_a_bar_to_stderr(monkeypatch, capsys):
