@@ -561,7 +561,9 @@ assert tta_gain >= 0.02, f"test-time augmentation gained only {tta_gain:.3f}"
 # A typical pipeline — random flip, random crop with padding, a random rotation and scaling, colour
 # jitter — applied to `THROUGHPUT_IMAGES` colour images of $32 \times 32$, once with the NumPy
 # functions above in a Python loop over the images, once batched with `helpers.augment` on the
-# device (timings synchronize the device).
+# device (timings synchronize the device). The NumPy loop runs on one core, so on a CPU the batched
+# version is timed on one torch thread too: like is compared with like, and the ratio does not
+# depend on how many threads torch happens to get or on what else the machine is running.
 
 # %%
 names = ("chelsea", "coffee", "astronaut", "rocket")
@@ -589,7 +591,12 @@ def torch_pipeline(x):
 
 images_dev = torch.from_numpy(images_np).to(device)
 t_numpy = benchmark(lambda: numpy_pipeline(images_np, rng), repeats=3, warmup=1)
-t_torch = benchmark(lambda: torch_pipeline(images_dev), repeats=5, warmup=2, device=device)
+threads = torch.get_num_threads()
+torch.set_num_threads(1)
+try:
+    t_torch = benchmark(lambda: torch_pipeline(images_dev), repeats=5, warmup=2, device=device)
+finally:
+    torch.set_num_threads(threads)
 rate_numpy, rate_torch = THROUGHPUT_IMAGES / t_numpy.median, THROUGHPUT_IMAGES / t_torch.median
 print(f"per-image NumPy: {rate_numpy:10,.0f} images/s")
 print(f"batched torch on {device.type}: {rate_torch:10,.0f} images/s ({rate_torch / rate_numpy:.0f}x)")
@@ -597,10 +604,10 @@ print(f"batched torch on {device.type}: {rate_torch:10,.0f} images/s ({rate_torc
 # %% [markdown]
 # Batched augmentation is several times faster even on one CPU core, because the per-image Python
 # overhead disappears; on a GPU the batch is transformed where it already lives, without a trip to
-# the CPU. Checked with a generous margin:
+# the CPU. Checked with a generous margin, at least twice as fast:
 
 # %%
-assert rate_torch > 3 * rate_numpy, f"batched augmentation only {rate_torch / rate_numpy:.1f}x faster"
+assert rate_torch > 2 * rate_numpy, f"batched augmentation only {rate_torch / rate_numpy:.1f}x faster"
 
 # %% [markdown]
 # ## Exercises
