@@ -17,6 +17,11 @@ settings.register_profile("book", derandomize=True, deadline=None, print_blob=Tr
 settings.load_profile("book")
 
 
+def stub(*args, **kwargs):
+    """What a student's unfinished exercise does: every check must fail on it."""
+    raise NotImplementedError("exercise not done")
+
+
 # ---------------------------------------------------------------- small Fashion-MNIST files
 
 
@@ -25,6 +30,39 @@ def idx_bytes(array: np.ndarray) -> bytes:
     header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
     header += struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.astype(np.uint8).tobytes()
+
+
+def write_idx(path, array: np.ndarray, compress: bool = True):
+    """Write ``array`` to ``path`` as an IDX file, gzip-compressed unless ``compress=False``."""
+    raw = idx_bytes(array)
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any download attempt fails the test."""
+    import pooch
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pooch.retrieve called although download=False")
+
+    monkeypatch.setattr(pooch, "retrieve", refuse)
+
+
+def _fashion_mnist_installed() -> bool:
+    from helpers import data_files
+
+    try:
+        data_files.find_fashion_mnist()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+needs_fashion_mnist = pytest.mark.skipif(
+    not _fashion_mnist_installed(), reason="Fashion-MNIST is not installed here (make data)"
+)
 
 
 def tiny_fashion_arrays(n_train=200, n_test=30, seed=0) -> dict[str, np.ndarray]:
@@ -61,9 +99,7 @@ def fake_fashion(tmp_path, monkeypatch):
         for name, array in arrays.items():
             if which is not None and name not in which:
                 continue
-            raw = idx_bytes(array)
-            path = folder / (f"{name}.gz" if compress else name)
-            path.write_bytes(gzip.compress(raw) if compress else raw)
+            write_idx(folder / (f"{name}.gz" if compress else name), array, compress)
         return arrays
 
     return write

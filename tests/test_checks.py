@@ -2,14 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import stub
 
 from helpers import checks
 from helpers import numpy_nn as nn
 from helpers.checks import conv as conv_checks
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("exercise not done")
 
 
 def test_check_max_pool2d(capsys):

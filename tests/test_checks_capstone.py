@@ -4,12 +4,9 @@ import math
 
 import pytest
 import torch
+from conftest import stub
 
 from helpers import checks
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError
 
 
 def ema_update(average, weights, decay):

@@ -4,13 +4,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import stub
 
 from helpers import init
 from helpers.checks import initialization as init_checks
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("exercise not done")
 
 
 def backward_stds(x, weights, grad_top):

@@ -4,13 +4,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import stub
 
 from helpers import augment, checks
 from helpers import numpy_regularization as reg
-
-
-def stub(*args, **kwargs):
-    raise NotImplementedError("exercise not done")
 
 
 def test_check_dropout(capsys):

@@ -5,10 +5,11 @@ import re
 import numpy as np
 import pytest
 import torch
+from conftest import needs_fashion_mnist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from helpers import data, data_files
+from helpers import data
 
 CPU = torch.device("cpu")
 
@@ -351,15 +352,7 @@ def test_stratified_subset_rejects_bad_size():
         data.stratified_subset(np.arange(5), 6)
 
 
-def _fashion_installed() -> bool:
-    try:
-        data_files.find_fashion_mnist()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _fashion_installed(), reason="Fashion-MNIST is not installed here")
+@needs_fashion_mnist
 def test_real_fashion_mnist():
     ds = data.load_fashion_mnist(train_size=1000, seed=0)
     assert [len(s.y) for s in (ds.train, ds.val, ds.test)] == [1000, 6000, 10000]

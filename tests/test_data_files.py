@@ -11,24 +11,9 @@ from pathlib import Path
 import numpy as np
 import pooch
 import pytest
-from conftest import idx_bytes
+from conftest import idx_bytes, needs_fashion_mnist, write_idx
 
 from helpers import data_files
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
-    raw = idx_bytes(array)
-    path.write_bytes(gzip.compress(raw) if compress else raw)
-    return path
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("pooch.retrieve called although download=False")
-
-    monkeypatch.setattr(pooch, "retrieve", refuse)
-
 
 # ---------------------------------------------------------------- read_idx
 
@@ -240,15 +225,7 @@ def test_main_reports(tmp_path, fake_fashion, no_network, capsys, monkeypatch):
 # ---------------------------------------------------------------- the real files
 
 
-def _real_files_present() -> bool:
-    try:
-        data_files.find_fashion_mnist()
-    except FileNotFoundError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _real_files_present(), reason="Fashion-MNIST is not installed here")
+@needs_fashion_mnist
 def test_real_files_verify_and_have_the_published_shapes():
     arrays = data_files.read_fashion_mnist()
     assert arrays["train-images-idx3-ubyte"].shape == (60000, 28, 28)

@@ -1,6 +1,5 @@
 """Tests for helpers.standard_datasets, on tiny files written in the published formats."""
 
-import gzip
 import io
 import pickle
 import re
@@ -11,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pooch
 import pytest
+from conftest import write_idx
 
 from helpers import standard_datasets as sd
 
@@ -20,19 +20,6 @@ IDX_NAMES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """The IDX encoding of a uint8 array: magic 0x000008DD, big-endian sizes, data."""
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim)
-    header += struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.astype(np.uint8).tobytes()
-
-
-def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
-    raw = idx_bytes(array)
-    path.write_bytes(gzip.compress(raw) if compress else raw)
-    return path
 
 
 def tiny_mnist(n_train=40, n_test=10, seed=0):
@@ -91,14 +78,6 @@ def cifar_archive(path: Path, batches=None) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         tar.add(staging / sd.CIFAR10_FOLDER, arcname=sd.CIFAR10_FOLDER)
     return path
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("pooch.retrieve called although download=False")
-
-    monkeypatch.setattr(pooch, "retrieve", refuse)
 
 
 # ---------------------------------------------------------------- MNIST

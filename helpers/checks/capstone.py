@@ -14,18 +14,17 @@ import torch
 
 from helpers import models
 from helpers.callbacks import WeightEMA
-
-
-def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
+from helpers.checks._common import fail
 
 
 def check_ema_update(ema_update: Callable, seed: int = 0) -> None:
     """``ema_update(average, weights, decay) -> new average`` (tensors of one shape), checked
     step by step and over a sequence of weights against ``helpers.callbacks.WeightEMA``."""
     name = "check_ema_update"
-    hint = ("the average keeps the fraction `decay` of itself and takes 1 - decay of the new "
-            "weights: decay * average + (1 - decay) * weights")
+    hint = (
+        "the average keeps the fraction `decay` of itself and takes 1 - decay of the new "
+        "weights: decay * average + (1 - decay) * weights"
+    )
     gen = torch.Generator().manual_seed(seed)
     cases = [(0.9, (3,)), (0.5, (4, 5)), (0.999, (2, 3, 3))]
     for decay, shape in cases:
@@ -45,12 +44,12 @@ def check_ema_update(ema_update: Callable, seed: int = 0) -> None:
             average = ema_update(average.clone(), w.clone(), decay)
             case = f"decay={decay}, step {step}, shape {shape}"
             if not isinstance(average, torch.Tensor) or average.shape != w.shape:
-                raise _fail(name, case, "expected a tensor of the weights' shape back", hint)
+                raise fail(name, case, "expected a tensor of the weights' shape back", hint)
             want = decay * before + (1 - decay) * w
             if not torch.allclose(average, want, rtol=1e-12, atol=1e-12):
-                raise _fail(name, case, "the new average differs from the EMA", hint)
+                raise fail(name, case, "the new average differs from the EMA", hint)
         if not torch.allclose(average, reference.state_dict()["weight"], atol=1e-12):
-            raise _fail(name, f"decay={decay}", "five steps disagree with WeightEMA", hint)
+            raise fail(name, f"decay={decay}", "five steps disagree with WeightEMA", hint)
     print(f"check_ema_update: passed on {len(cases)} sequences of 5 steps")
 
 
@@ -58,9 +57,11 @@ def check_flip_tta(flip_tta_probs: Callable, seed: int = 0) -> None:
     """``flip_tta_probs(model, x) -> (N, K)``: the mean of the softmax probabilities on x and
     on x flipped left to right, in eval mode, with the model's mode restored."""
     name = "check_flip_tta"
-    hint = ("average the probabilities, not the logits: (softmax(model(x)) + "
-            "softmax(model(x.flip(-1)))) / 2, under model.eval() and torch.no_grad(), then "
-            "restore model.train(was_training)")
+    hint = (
+        "average the probabilities, not the logits: (softmax(model(x)) + "
+        "softmax(model(x.flip(-1)))) / 2, under model.eval() and torch.no_grad(), then "
+        "restore model.train(was_training)"
+    )
     torch.manual_seed(seed)
     cases = [(5, 1, 8, 3), (3, 3, 6, 4)]
     for n, c, size, k in cases:
@@ -75,19 +76,19 @@ def check_flip_tta(flip_tta_probs: Callable, seed: int = 0) -> None:
         out = flip_tta_probs(model, x.clone())
         case = f"x {tuple(x.shape)}, {k} classes"
         if not model.training:
-            raise _fail(name, case, "the model was left in eval mode", hint)
+            raise fail(name, case, "the model was left in eval mode", hint)
         model.eval()
         with torch.no_grad():
             want = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2
         model.train()
         if not isinstance(out, torch.Tensor) or out.shape != (n, k):
-            raise _fail(name, case, f"expected a tensor of shape {(n, k)}", hint)
+            raise fail(name, case, f"expected a tensor of shape {(n, k)}", hint)
         if out.requires_grad:
-            raise _fail(name, case, "the result carries gradients", hint)
+            raise fail(name, case, "the result carries gradients", hint)
         if not torch.allclose(out.sum(1), torch.ones(n), atol=1e-5):
-            raise _fail(name, case, "the rows do not sum to 1", hint)
+            raise fail(name, case, "the rows do not sum to 1", hint)
         if not torch.allclose(out, want, atol=1e-5):
-            raise _fail(name, case, "the probabilities differ from the flip-TTA average", hint)
+            raise fail(name, case, "the probabilities differ from the flip-TTA average", hint)
     print(f"check_flip_tta: passed on {len(cases)} random models")
 
 
@@ -102,16 +103,21 @@ def check_warmup_cosine(warmup_cosine_lr: Callable) -> None:
     """``warmup_cosine_lr(t, peak_lr, warmup_steps, total_steps)`` for t = 0 .. total_steps:
     linear warmup to ``peak_lr * (t + 1) / warmup_steps``, then a half cosine to 0."""
     name = "check_warmup_cosine"
-    hint = ("for t < warmup_steps return peak_lr * (t + 1) / warmup_steps; after that the "
-            "cosine runs over the remaining total_steps - warmup_steps steps: "
-            "peak_lr * (1 + cos(pi * (t - warmup_steps) / (total_steps - warmup_steps))) / 2")
+    hint = (
+        "for t < warmup_steps return peak_lr * (t + 1) / warmup_steps; after that the "
+        "cosine runs over the remaining total_steps - warmup_steps steps: "
+        "peak_lr * (1 + cos(pi * (t - warmup_steps) / (total_steps - warmup_steps))) / 2"
+    )
     cases = [(0.1, 5, 30), (2.0, 1, 10), (0.4, 12, 100)]
     for peak, warmup, total in cases:
         for t in range(total + 1):
             got = float(warmup_cosine_lr(t, peak, warmup, total))
             want = _warmup_cosine(t, peak, warmup, total)
             if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
-                raise _fail(name, f"peak_lr={peak}, warmup_steps={warmup}, "
-                            f"total_steps={total}, t={t}", f"got {got:.6g}, expected {want:.6g}",
-                            hint)
+                raise fail(
+                    name,
+                    f"peak_lr={peak}, warmup_steps={warmup}, total_steps={total}, t={t}",
+                    f"got {got:.6g}, expected {want:.6g}",
+                    hint,
+                )
     print(f"check_warmup_cosine: passed on {len(cases)} schedules")

@@ -15,25 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from helpers import numpy_nn
+from helpers.checks._common import compare, fail, passed
 
 RTOL = 1e-9
-
-
-def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
-
-
-def _compare(name, case, ours, ref, hint, rtol=RTOL):
-    ours = np.asarray(ours)
-    if ours.shape != ref.shape:
-        raise _fail(name, case, f"output shape {ours.shape}, expected {ref.shape}", hint)
-    err = np.max(np.abs(ours - ref)) / max(1e-12, np.max(np.abs(ref)))
-    if not err <= rtol:
-        raise _fail(name, case, f"values differ from PyTorch (relative error {err:.2e})", hint)
-
-
-def _passed(name: str, n_cases: int) -> None:
-    print(f"{name}: passed on {n_cases} random cases")
 
 
 def check_max_pool2d(max_pool2d: Callable, seed: int = 0) -> None:
@@ -48,8 +32,16 @@ def check_max_pool2d(max_pool2d: Callable, seed: int = 0) -> None:
             "the output is (N, C, (H - k) // s + 1, (W - k) // s + 1); window (i, j) starts at "
             "row i*s, column j*s; take the maximum over its k x k pixels"
         )
-        _compare("check_max_pool2d", case, max_pool2d(x, k, s), ref, hint)
-    _passed("check_max_pool2d", len(cases))
+        compare(
+            "check_max_pool2d",
+            case,
+            max_pool2d(x, k, s),
+            ref,
+            hint,
+            rtol=RTOL,
+            atol=0.0,
+        )
+    passed("check_max_pool2d", len(cases))
 
 
 def check_conv2d(conv2d: Callable, seed: int = 0) -> None:
@@ -68,8 +60,16 @@ def check_conv2d(conv2d: Callable, seed: int = 0) -> None:
             "(F, C*KH*KW) transposed, add b, and reshape back to (N, F, H_out, W_out); the "
             "window's axes must be flattened in the same (C, KH, KW) order as w"
         )
-        _compare("check_conv2d", f"x {xs}, w {ws}", conv2d(x, w, b), ref, hint)
-    _passed("check_conv2d", len(cases))
+        compare(
+            "check_conv2d",
+            f"x {xs}, w {ws}",
+            conv2d(x, w, b),
+            ref,
+            hint,
+            rtol=RTOL,
+            atol=0.0,
+        )
+    passed("check_conv2d", len(cases))
 
 
 def _receptive_field_reference(layers: Sequence[tuple[int, int]]) -> int:
@@ -91,14 +91,14 @@ def check_receptive_field(receptive_field: Callable, seed: int = 0) -> None:
         want = _receptive_field_reference(layers)
         got = receptive_field(list(layers))
         if got != want:
-            raise _fail(
+            raise fail(
                 "check_receptive_field",
                 f"layers {layers}",
                 f"got {got}, expected {want}",
                 "a layer with kernel k adds (k - 1) times the product of the strides of the "
                 "layers before it; an empty stack sees 1 pixel",
             )
-    _passed("check_receptive_field", len(cases))
+    passed("check_receptive_field", len(cases))
 
 
 def _write_it_yourself(*args, **kwargs):
@@ -152,6 +152,13 @@ def check_conv2d_backward_dx(conv2d_backward_dx: Callable, seed: int = 0) -> Non
             "correlate, put the result in a zero array of the padded input's size (rows and "
             "columns no window read keep gradient 0), then crop the padding"
         )
-        _compare("check_conv2d_backward_dx", f"x {xs}, w {ws}, stride={stride}, "
-                 f"padding={padding}", ours, ref, hint)
-    _passed("check_conv2d_backward_dx", len(cases))
+        compare(
+            "check_conv2d_backward_dx",
+            f"x {xs}, w {ws}, stride={stride}, padding={padding}",
+            ours,
+            ref,
+            hint,
+            rtol=RTOL,
+            atol=0.0,
+        )
+    passed("check_conv2d_backward_dx", len(cases))

@@ -17,6 +17,7 @@ import torch
 from scipy import stats
 
 from helpers import numpy_optim
+from helpers.checks._common import compare, fail, passed
 
 __all__ = [
     "check_adam_step",
@@ -26,24 +27,6 @@ __all__ = [
     "check_triangular_lr",
     "check_xavier_uniform",
 ]
-
-
-def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
-
-
-def _passed(name: str, n_cases: int) -> None:
-    print(f"{name}: passed on {n_cases} random cases")
-
-
-def _close(name, case, ours, ref, hint, rtol=1e-9):
-    ours = np.asarray(ours, dtype=float)
-    ref = np.asarray(ref, dtype=float)
-    if ours.shape != ref.shape:
-        raise _fail(name, case, f"shape {ours.shape}, expected {ref.shape}", hint)
-    err = np.max(np.abs(ours - ref) / np.maximum(np.abs(ref), 1e-12), initial=0.0)
-    if not err <= rtol:
-        raise _fail(name, case, f"values differ from PyTorch (relative error {err:.2e})", hint)
 
 
 # --------------------------------------------------------------------------- chapter 2
@@ -58,33 +41,44 @@ def check_fan_in_fan_out(fan_in_fan_out: Callable, seed: int = 0) -> None:
         want = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
         got = fan_in_fan_out(shape)
         if tuple(int(v) for v in got) != tuple(want):
-            raise _fail("check_fan_in_fan_out", f"shape {shape}", f"got {got}, expected {want}",
-                        "a weight is (out, in, *kernel); every unit sums in * kernel area "
-                        "inputs and feeds out * kernel area outputs")
-    _passed("check_fan_in_fan_out", len(cases))
+            raise fail(
+                "check_fan_in_fan_out",
+                f"shape {shape}",
+                f"got {got}, expected {want}",
+                "a weight is (out, in, *kernel); every unit sums in * kernel area "
+                "inputs and feeds out * kernel area outputs",
+            )
+    passed("check_fan_in_fan_out", len(cases))
 
 
 def check_xavier_uniform(xavier_uniform: Callable, seed: int = 0) -> None:
     """``xavier_uniform(shape, rng, gain) -> array`` distributed as ``nn.init.xavier_uniform_``."""
     cases = [((200, 100), 1.0), ((64, 32, 3, 3), 5 / 3), ((120, 300), 2.0)]
-    hint = ("draw from U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)); the square root "
-            "matters (a uniform on [-a, a] has standard deviation a / sqrt(3))")
+    hint = (
+        "draw from U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)); the square root "
+        "matters (a uniform on [-a, a] has standard deviation a / sqrt(3))"
+    )
     for k, (shape, gain) in enumerate(cases):
         ours = np.asarray(xavier_uniform(shape, np.random.default_rng(seed + k), gain))
         torch.manual_seed(seed + k)
         ref = torch.nn.init.xavier_uniform_(torch.empty(shape, dtype=torch.float64), gain).numpy()
         case = f"shape {shape}, gain {gain:.3g}"
         if ours.shape != shape:
-            raise _fail("check_xavier_uniform", case, f"shape {ours.shape}, expected {shape}", hint)
+            raise fail("check_xavier_uniform", case, f"shape {ours.shape}, expected {shape}", hint)
         fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
         bound = gain * math.sqrt(6 / (fan_in + fan_out))
         if np.abs(ours).max() > bound * (1 + 1e-12) or abs(ours.std() / ref.std() - 1) > 0.03:
-            raise _fail("check_xavier_uniform", case,
-                        f"standard deviation {ours.std():.4f}, expected {ref.std():.4f}", hint)
+            raise fail(
+                "check_xavier_uniform",
+                case,
+                f"standard deviation {ours.std():.4f}, expected {ref.std():.4f}",
+                hint,
+            )
         if stats.ks_2samp(ours.ravel(), ref.ravel()).pvalue < 1e-4:
-            raise _fail("check_xavier_uniform", case, "the values are not uniform like PyTorch's",
-                        hint)
-    _passed("check_xavier_uniform", len(cases))
+            raise fail(
+                "check_xavier_uniform", case, "the values are not uniform like PyTorch's", hint
+            )
+    passed("check_xavier_uniform", len(cases))
 
 
 def _torch_forward_stds(x, weights, activation):
@@ -105,8 +99,10 @@ def check_forward_stds(forward_stds: Callable, seed: int = 0) -> None:
     its entries (NumPy's default std) for l = 1..L.
     """
     rng = np.random.default_rng(seed)
-    hint = ("apply each layer as h = activation(h @ W.T), starting from h = x, and record "
-            "h.std() after the activation, one value per layer")
+    hint = (
+        "apply each layer as h = activation(h @ W.T), starting from h = x, and record "
+        "h.std() after the activation, one value per layer"
+    )
     n_cases = 0
     for activation in ("relu", "tanh"):
         for depth, width in [(1, 5), (4, 16), (10, 32)]:
@@ -114,10 +110,17 @@ def check_forward_stds(forward_stds: Callable, seed: int = 0) -> None:
             weights = [rng.normal(0, 1.2 / math.sqrt(width), (width, width)) for _ in range(depth)]
             ref = _torch_forward_stds(x, weights, activation)
             got = forward_stds(x, [w.copy() for w in weights], activation)
-            _close("check_forward_stds", f"{depth} layers of {width} units, {activation}", got,
-                   ref, hint)
+            compare(
+                "check_forward_stds",
+                f"{depth} layers of {width} units, {activation}",
+                got,
+                ref,
+                hint,
+                rtol=1e-9,
+                atol=1e-12,
+            )
             n_cases += 1
-    _passed("check_forward_stds", n_cases)
+    passed("check_forward_stds", n_cases)
 
 
 # --------------------------------------------------------------------------- chapter 3
@@ -134,8 +137,11 @@ def _written_by_hand(check: str, names: tuple[str, ...]) -> Iterator[None]:
 
     def refuse(name):
         def helper_not_allowed(*args, **kwargs):
-            raise AssertionError(f"{check}: this exercise asks you to write it yourself; do not "
-                                 f"call helpers.numpy_optim.{name}")
+            raise AssertionError(
+                f"{check}: this exercise asks you to write it yourself; do not "
+                f"call helpers.numpy_optim.{name}"
+            )
+
         return helper_not_allowed
 
     try:
@@ -156,9 +162,11 @@ def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
     ``helpers.numpy_optim``'s Adam, AdamW and AdaBelief refuse to be called.
     """
     rng = np.random.default_rng(seed)
-    hint = ("m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2; correct both for their zero "
-            "start, m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t); then "
-            "p - lr * m_hat / (sqrt(v_hat) + eps)")
+    hint = (
+        "m = b1 m + (1 - b1) g and v = b2 v + (1 - b2) g^2; correct both for their zero "
+        "start, m_hat = m / (1 - b1^t) and v_hat = v / (1 - b2^t); then "
+        "p - lr * m_hat / (sqrt(v_hat) + eps)"
+    )
     settings = [(1e-2, (0.9, 0.999), 1e-8), (0.1, (0.5, 0.9), 1e-6), (3e-3, (0.0, 0.99), 1e-8)]
     for lr, betas, eps in settings:
         p = rng.standard_normal((4, 3))
@@ -174,9 +182,16 @@ def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
             with _written_by_hand("check_adam_step", ("Adam", "AdamW", "AdaBelief")):
                 answer = adam_step(p.copy(), g.copy(), m.copy(), v.copy(), t, lr_t, betas, eps)
             p, m, v = (np.asarray(a, dtype=float) for a in answer)
-            _close("check_adam_step", f"step {t}, lr={lr_t:.3g}, betas={betas}", p,
-                   tp.detach().numpy(), hint, rtol=1e-8)
-    _passed("check_adam_step", 30 * len(settings))
+            compare(
+                "check_adam_step",
+                f"step {t}, lr={lr_t:.3g}, betas={betas}",
+                p,
+                tp.detach().numpy(),
+                hint,
+                rtol=1e-8,
+                atol=1e-12,
+            )
+    passed("check_adam_step", 30 * len(settings))
 
 
 def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
@@ -187,8 +202,10 @@ def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
     refuses to be called while the answer runs.
     """
     rng = np.random.default_rng(seed)
-    hint = ("compute ONE norm over all the arrays together, sqrt(sum of every squared entry); "
-            "if it exceeds max_norm, multiply every array by max_norm / norm, else leave them")
+    hint = (
+        "compute ONE norm over all the arrays together, sqrt(sum of every squared entry); "
+        "if it exceeds max_norm, multiply every array by max_norm / norm, else leave them"
+    )
     cases = [(10.0, 1.0), (0.5, 1.0), (2.0, 100.0), (3.0, 0.01)]
     for scale, max_norm in cases:
         grads = [scale * rng.standard_normal(s) for s in [(3, 4), (5,), (2, 2, 3)]]
@@ -199,27 +216,41 @@ def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
         with _written_by_hand("check_clip_grad_norm", ("clip_grad_norm",)):
             got = clip_grad_norm([g.copy() for g in grads], max_norm)
         if len(got) != len(grads):
-            raise _fail("check_clip_grad_norm", f"max_norm={max_norm}",
-                        f"returned {len(got)} arrays for {len(grads)}", hint)
+            raise fail(
+                "check_clip_grad_norm",
+                f"max_norm={max_norm}",
+                f"returned {len(got)} arrays for {len(grads)}",
+                hint,
+            )
         for ours, t in zip(got, tensors, strict=True):
             # torch divides by (norm + 1e-6): allow that difference
-            _close("check_clip_grad_norm", f"3 arrays of global norm ~{scale * 5.5:.2g}, "
-                   f"max_norm={max_norm}", ours, t.grad.numpy(), hint, rtol=1e-5)
-    _passed("check_clip_grad_norm", len(cases))
+            compare(
+                "check_clip_grad_norm",
+                f"3 arrays of global norm ~{scale * 5.5:.2g}, max_norm={max_norm}",
+                ours,
+                t.grad.numpy(),
+                hint,
+                rtol=1e-5,
+                atol=1e-12,
+            )
+    passed("check_clip_grad_norm", len(cases))
 
 
 def check_triangular_lr(triangular_lr: Callable, seed: int = 0) -> None:
     """``triangular_lr(t, base_lr, max_lr, step_size)`` against ``CyclicLR(mode="triangular")``."""
     rng = np.random.default_rng(seed)
-    hint = ("the rate climbs linearly from base_lr to max_lr in step_size steps, falls back in "
-            "step_size steps, and repeats: lr = base + (max - base) * max(0, 1 - |t / step_size "
-            "- 2 * cycle + 1|) with cycle = floor(1 + t / (2 * step_size))")
+    hint = (
+        "the rate climbs linearly from base_lr to max_lr in step_size steps, falls back in "
+        "step_size steps, and repeats: lr = base + (max - base) * max(0, 1 - |t / step_size "
+        "- 2 * cycle + 1|) with cycle = floor(1 + t / (2 * step_size))"
+    )
     cases = [(1e-3, 1e-1, 5), (0.01, 0.02, 1), (0.2, 1.0, int(rng.integers(2, 12)))]
     for base, peak, step_size in cases:
         param = torch.zeros(1, requires_grad=True)
         opt = torch.optim.SGD([param], lr=base)
-        sched = torch.optim.lr_scheduler.CyclicLR(opt, base, peak, step_size_up=step_size,
-                                                  mode="triangular", cycle_momentum=False)
+        sched = torch.optim.lr_scheduler.CyclicLR(
+            opt, base, peak, step_size_up=step_size, mode="triangular", cycle_momentum=False
+        )
         ref = []
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -228,6 +259,13 @@ def check_triangular_lr(triangular_lr: Callable, seed: int = 0) -> None:
                 opt.step()
                 sched.step()
         got = [triangular_lr(t, base, peak, step_size) for t in range(len(ref))]
-        _close("check_triangular_lr", f"base_lr={base}, max_lr={peak}, step_size={step_size}",
-               got, ref, hint)
-    _passed("check_triangular_lr", len(cases))
+        compare(
+            "check_triangular_lr",
+            f"base_lr={base}, max_lr={peak}, step_size={step_size}",
+            got,
+            ref,
+            hint,
+            rtol=1e-9,
+            atol=1e-12,
+        )
+    passed("check_triangular_lr", len(cases))

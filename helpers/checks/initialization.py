@@ -16,15 +16,9 @@ import numpy as np
 import torch
 from scipy import stats
 
+from helpers.checks._common import fail, passed
+
 __all__ = ["check_backward_stds", "check_kaiming_normal"]
-
-
-def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
-
-
-def _passed(name: str, n_cases: int) -> None:
-    print(f"{name}: passed on {n_cases} random cases")
 
 
 def _torch_backward_stds(x, weights, grad_top):
@@ -48,27 +42,35 @@ def check_backward_stds(backward_stds: Callable, seed: int = 0) -> None:
     """
     rng = np.random.default_rng(seed)
     name = "check_backward_stds"
-    hint = ("run the forward pass keeping every pre-activation z_l = h_{l-1} @ W_l.T; then from "
-            "the top, g = grad_top, and per layer (top first) dz = g * (z_l > 0), "
-            "g = dz @ W_l; record g.std() and return the list bottom layer first")
+    hint = (
+        "run the forward pass keeping every pre-activation z_l = h_{l-1} @ W_l.T; then from "
+        "the top, g = grad_top, and per layer (top first) dz = g * (z_l > 0), "
+        "g = dz @ W_l; record g.std() and return the list bottom layer first"
+    )
     cases = [[5, 3], [8, 16, 4], [32, 64, 32, 64, 32], [20] * 9]
     for sizes in cases:
         x = rng.standard_normal((40, sizes[0]))
-        weights = [rng.normal(0, math.sqrt(2 / n_in), (n_out, n_in))
-                   for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)]
+        weights = [
+            rng.normal(0, math.sqrt(2 / n_in), (n_out, n_in))
+            for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True)
+        ]
         grad_top = rng.standard_normal((40, sizes[-1]))
         ref = _torch_backward_stds(x, weights, grad_top)
-        got = np.asarray(backward_stds(x.copy(), [w.copy() for w in weights], grad_top.copy()),
-                         dtype=float)
+        got = np.asarray(
+            backward_stds(x.copy(), [w.copy() for w in weights], grad_top.copy()), dtype=float
+        )
         case = f"widths {sizes}"
         if got.shape != ref.shape:
-            raise _fail(name, case, f"{got.size} values, expected {ref.size} (one per layer "
-                        "input h_0 .. h_{L-1})", hint)
+            raise fail(
+                name,
+                case,
+                f"{got.size} values, expected {ref.size} (one per layer input h_0 .. h_{{L-1}})",
+                hint,
+            )
         err = np.max(np.abs(got - ref) / np.maximum(np.abs(ref), 1e-12))
         if not err <= 1e-9:
-            raise _fail(name, case, f"values differ from autograd (relative error {err:.2e})",
-                        hint)
-    _passed(name, len(cases))
+            raise fail(name, case, f"values differ from autograd (relative error {err:.2e})", hint)
+    passed(name, len(cases))
 
 
 def check_kaiming_normal(kaiming_normal: Callable, seed: int = 0) -> None:
@@ -80,28 +82,43 @@ def check_kaiming_normal(kaiming_normal: Callable, seed: int = 0) -> None:
     nonlinearity)``.
     """
     name = "check_kaiming_normal"
-    hint = ("std = gain / sqrt(fan): gain 1 (linear, sigmoid), 5/3 (tanh), sqrt(2) (relu), "
-            "sqrt(2 / (1 + a^2)) (leaky_relu); fan = in * kernel area for fan_in, "
-            "out * kernel area for fan_out")
-    cases = [((300, 100), "relu", 0.0, "fan_in"), ((100, 300), "relu", 0.0, "fan_out"),
-             ((64, 32, 3, 3), "leaky_relu", 0.2, "fan_in"), ((40, 64, 3, 3), "tanh", 0.0,
-             "fan_out"), ((200, 150), "linear", 0.0, "fan_in"), ((150, 200), "sigmoid", 0.0,
-             "fan_out"), ((32, 48, 5, 5), "leaky_relu", 1.0, "fan_out")]
+    hint = (
+        "std = gain / sqrt(fan): gain 1 (linear, sigmoid), 5/3 (tanh), sqrt(2) (relu), "
+        "sqrt(2 / (1 + a^2)) (leaky_relu); fan = in * kernel area for fan_in, "
+        "out * kernel area for fan_out"
+    )
+    cases = [
+        ((300, 100), "relu", 0.0, "fan_in"),
+        ((100, 300), "relu", 0.0, "fan_out"),
+        ((64, 32, 3, 3), "leaky_relu", 0.2, "fan_in"),
+        ((40, 64, 3, 3), "tanh", 0.0, "fan_out"),
+        ((200, 150), "linear", 0.0, "fan_in"),
+        ((150, 200), "sigmoid", 0.0, "fan_out"),
+        ((32, 48, 5, 5), "leaky_relu", 1.0, "fan_out"),
+    ]
     for k, (shape, nonlinearity, a, mode) in enumerate(cases):
-        ours = np.asarray(kaiming_normal(shape, np.random.default_rng(seed + k), nonlinearity,
-                                         a, mode), dtype=float)
+        ours = np.asarray(
+            kaiming_normal(shape, np.random.default_rng(seed + k), nonlinearity, a, mode),
+            dtype=float,
+        )
         torch.manual_seed(seed + k)
-        ref = torch.nn.init.kaiming_normal_(torch.empty(shape, dtype=torch.float64), a=a,
-                                            mode=mode, nonlinearity=nonlinearity).numpy()
+        ref = torch.nn.init.kaiming_normal_(
+            torch.empty(shape, dtype=torch.float64), a=a, mode=mode, nonlinearity=nonlinearity
+        ).numpy()
         case = f"shape {shape}, {nonlinearity} (a={a}), {mode}"
         if ours.shape != shape:
-            raise _fail(name, case, f"shape {ours.shape}, expected {shape}", hint)
+            raise fail(name, case, f"shape {ours.shape}, expected {shape}", hint)
         fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
         gain = torch.nn.init.calculate_gain(nonlinearity, a)
         std = gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
         if abs(ours.std() / std - 1) > 0.03 or abs(ours.mean()) > 0.05 * std:
-            raise _fail(name, case, f"mean {ours.mean():.4f} and standard deviation "
-                        f"{ours.std():.4f}, expected 0 and {std:.4f}", hint)
+            raise fail(
+                name,
+                case,
+                f"mean {ours.mean():.4f} and standard deviation "
+                f"{ours.std():.4f}, expected 0 and {std:.4f}",
+                hint,
+            )
         if stats.ks_2samp(ours.ravel(), ref.ravel()).pvalue < 1e-4:
-            raise _fail(name, case, "the values are not normal like PyTorch's", hint)
-    _passed(name, len(cases))
+            raise fail(name, case, "the values are not normal like PyTorch's", hint)
+    passed(name, len(cases))

@@ -12,25 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from helpers.checks._common import compare, fail, passed
+
 RTOL = 1e-7
-
-
-def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
-
-
-def _compare(name, case, ours, ref, hint, what="output", rtol=RTOL):
-    ours = np.asarray(ours)
-    ref = np.asarray(ref)
-    if ours.shape != ref.shape:
-        raise _fail(name, case, f"{what} has shape {ours.shape}, expected {ref.shape}", hint)
-    err = np.max(np.abs(ours - ref)) / max(1.0, np.max(np.abs(ref)))
-    if not err <= rtol:
-        raise _fail(name, case, f"{what} differs from PyTorch (relative error {err:.2e})", hint)
-
-
-def _passed(name: str, n_cases: int) -> None:
-    print(f"{name}: passed on {n_cases} random cases")
 
 
 def _t(a, grad=False):
@@ -53,25 +37,44 @@ def check_batch_norm_backward(batch_norm_backward: Callable, seed: int = 0) -> N
         F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5).backward(_t(dy))
         got = batch_norm_backward(dy, x, gamma, 1e-5)
         if not isinstance(got, tuple | list) or len(got) != 3:
-            raise _fail(name, f"x {shape}", "expected a tuple (dx, dgamma, dbeta)",
-                        "return all three gradients")
+            raise fail(
+                name,
+                f"x {shape}",
+                "expected a tuple (dx, dgamma, dbeta)",
+                "return all three gradients",
+            )
         hint = (
             "the statistics are per channel over every axis except 1; dbeta = sum(dy), "
             "dgamma = sum(dy * x_hat), dx = (g - mean(g) - x_hat * mean(g * x_hat)) / "
             "sqrt(var + eps) with g = gamma * dy and the biased variance"
         )
-        for what, ours, ref in zip(("dx", "dgamma", "dbeta"), got,
-                                   (xt.grad, gt.grad, bt.grad), strict=True):
-            _compare(name, f"x {shape}", ours, ref.numpy(), hint, what)
-    _passed(name, len(shapes))
+        for what, ours, ref in zip(
+            ("dx", "dgamma", "dbeta"), got, (xt.grad, gt.grad, bt.grad), strict=True
+        ):
+            compare(
+                name,
+                f"x {shape}",
+                ours,
+                ref.numpy(),
+                hint,
+                what=what,
+                rtol=RTOL,
+                atol=RTOL,
+            )
+    passed(name, len(shapes))
 
 
 def check_group_norm(group_norm: Callable, seed: int = 0) -> None:
     """``group_norm(x, num_groups, gamma, beta, eps) -> y`` against F.group_norm."""
     name = "check_group_norm"
     rng = np.random.default_rng(seed)
-    cases = [((2, 4, 3, 3), 2), ((3, 6, 2, 4), 3), ((2, 6, 3, 3), 1), ((1, 4, 5, 5), 4),
-             ((4, 8, 2, 2), 2)]
+    cases = [
+        ((2, 4, 3, 3), 2),
+        ((3, 6, 2, 4), 3),
+        ((2, 6, 3, 3), 1),
+        ((1, 4, 5, 5), 4),
+        ((4, 8, 2, 2), 2),
+    ]
     for shape, groups in cases:
         c = shape[1]
         x = rng.standard_normal(shape) * rng.uniform(0.5, 3) + rng.uniform(-2, 2)
@@ -83,9 +86,16 @@ def check_group_norm(group_norm: Callable, seed: int = 0) -> None:
             "biased variance (+ eps inside the square root), reshape back, then apply the "
             "per-channel gamma and beta"
         )
-        _compare(name, f"x {shape}, num_groups={groups}", group_norm(x, groups, gamma, beta, 1e-5),
-                 ref, hint)
-    _passed(name, len(cases))
+        compare(
+            name,
+            f"x {shape}, num_groups={groups}",
+            group_norm(x, groups, gamma, beta, 1e-5),
+            ref,
+            hint,
+            rtol=RTOL,
+            atol=RTOL,
+        )
+    passed(name, len(cases))
 
 
 def check_fold_batch_norm(fold_batch_norm: Callable, seed: int = 0) -> None:
@@ -102,12 +112,23 @@ def check_fold_batch_norm(fold_batch_norm: Callable, seed: int = 0) -> None:
         gamma, beta = rng.standard_normal(f), rng.standard_normal(f)
         mean, var = rng.standard_normal(f), rng.uniform(0.1, 3, f)
         x = _t(rng.standard_normal((2, c, 7, 7)))
-        ref = F.batch_norm(F.conv2d(x, _t(w), _t(b)), _t(mean), _t(var), _t(gamma), _t(beta),
-                           training=False, eps=1e-5).numpy()
+        ref = F.batch_norm(
+            F.conv2d(x, _t(w), _t(b)),
+            _t(mean),
+            _t(var),
+            _t(gamma),
+            _t(beta),
+            training=False,
+            eps=1e-5,
+        ).numpy()
         got = fold_batch_norm(w, b, gamma, beta, mean, var, 1e-5)
         if not isinstance(got, tuple | list) or len(got) != 2:
-            raise _fail(name, f"w {w.shape}", "expected a tuple (w_folded, b_folded)",
-                        "return the new weights and bias")
+            raise fail(
+                name,
+                f"w {w.shape}",
+                "expected a tuple (w_folded, b_folded)",
+                "return the new weights and bias",
+            )
         w2, b2 = (np.asarray(a, dtype=np.float64) for a in got)
         hint = (
             "eval-mode batch norm is y = s * (z - mean) + beta with s = gamma / sqrt(var + eps) "
@@ -115,8 +136,21 @@ def check_fold_batch_norm(fold_batch_norm: Callable, seed: int = 0) -> None:
             "s * (b - mean) + beta"
         )
         if w2.shape != w.shape or b2.shape != b.shape:
-            raise _fail(name, f"w {w.shape}", f"shapes {w2.shape}, {b2.shape}, expected "
-                        f"{w.shape}, {b.shape}", hint)
+            raise fail(
+                name,
+                f"w {w.shape}",
+                f"shapes {w2.shape}, {b2.shape}, expected {w.shape}, {b.shape}",
+                hint,
+            )
         folded = F.conv2d(x, _t(w2), _t(b2)).numpy()
-        _compare(name, f"w {w.shape}", folded, ref, hint, "the folded convolution's output")
-    _passed(name, len(cases))
+        compare(
+            name,
+            f"w {w.shape}",
+            folded,
+            ref,
+            hint,
+            what="the folded convolution's output",
+            rtol=RTOL,
+            atol=RTOL,
+        )
+    passed(name, len(cases))

@@ -12,40 +12,37 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-
-def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
-
-
-def _passed(name: str, n_cases: int) -> None:
-    print(f"{name}: passed on {n_cases} random cases")
+from helpers.checks._common import fail, passed
 
 
 def check_dropout(dropout: Callable, seed: int = 0) -> None:
     """``dropout(x, p, rng) -> y``: inverted dropout in training, p the drop probability."""
     name = "check_dropout"
     rng = np.random.default_rng(seed)
-    hint = ("keep each unit with probability 1 - p (rng.random(x.shape) >= p) and divide the kept "
-            "units by 1 - p, so that the mean of y equals x")
+    hint = (
+        "keep each unit with probability 1 - p (rng.random(x.shape) >= p) and divide the kept "
+        "units by 1 - p, so that the mean of y equals x"
+    )
     cases = [(0.0, (5, 7)), (0.2, (300, 400)), (0.5, (200, 300)), (0.8, (300, 300))]
     for p, shape in cases:
         x = rng.uniform(0.5, 1.5, shape)
         y = np.asarray(dropout(x.copy(), p, np.random.default_rng(seed + 1)))
         case = f"p={p}, x {shape}"
         if y.shape != x.shape:
-            raise _fail(name, case, f"output shape {y.shape}, expected {x.shape}", hint)
+            raise fail(name, case, f"output shape {y.shape}, expected {x.shape}", hint)
         if p == 0.0:
             if not np.allclose(y, x):
-                raise _fail(name, case, "p = 0 must return x unchanged", hint)
+                raise fail(name, case, "p = 0 must return x unchanged", hint)
             continue
         kept = y != 0
         if not np.allclose(y[kept], x[kept] / (1 - p)):
-            raise _fail(name, case, "kept units are not x / (1 - p)", hint)
+            raise fail(name, case, "kept units are not x / (1 - p)", hint)
         dropped = 1 - kept.mean()
         if abs(dropped - p) > 5 * np.sqrt(p * (1 - p) / x.size):
-            raise _fail(name, case, f"{dropped:.3f} of the units were dropped, expected about {p}",
-                        hint)
-    _passed(name, len(cases))
+            raise fail(
+                name, case, f"{dropped:.3f} of the units were dropped, expected about {p}", hint
+            )
+    passed(name, len(cases))
 
 
 def check_adamw_step(adamw_step: Callable, seed: int = 0) -> None:
@@ -53,9 +50,11 @@ def check_adamw_step(adamw_step: Callable, seed: int = 0) -> None:
     against ``torch.optim.AdamW`` over several steps (t counts from 1)."""
     name = "check_adamw_step"
     rng = np.random.default_rng(seed)
-    hint = ("update m and v from the gradient alone, bias-correct them with 1 - beta**t, then "
-            "theta <- theta - lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * theta): the decay "
-            "is applied to the parameter, not added to the gradient")
+    hint = (
+        "update m and v from the gradient alone, bias-correct them with 1 - beta**t, then "
+        "theta <- theta - lr * (m_hat / (sqrt(v_hat) + eps) + weight_decay * theta): the decay "
+        "is applied to the parameter, not added to the gradient"
+    )
     cases = [(1e-2, 0.1), (3e-3, 0.5), (1e-1, 0.0)]
     for lr, wd in cases:
         theta0 = rng.standard_normal((4, 3))
@@ -69,24 +68,30 @@ def check_adamw_step(adamw_step: Callable, seed: int = 0) -> None:
             theta, m, v = adamw_step(theta, g, m, v, t, lr, 0.9, 0.999, 1e-8, wd)
             err = np.max(np.abs(np.asarray(theta) - p.detach().numpy()))
             if not err < 1e-10:
-                raise _fail(name, f"lr={lr}, weight_decay={wd}",
-                            f"parameters differ from torch.optim.AdamW by {err:.2e} after step {t}",
-                            hint)
-    _passed(name, len(cases))
+                raise fail(
+                    name,
+                    f"lr={lr}, weight_decay={wd}",
+                    f"parameters differ from torch.optim.AdamW by {err:.2e} after step {t}",
+                    hint,
+                )
+    passed(name, len(cases))
 
 
 def check_label_smoothing_loss(loss_fn: Callable, seed: int = 0) -> None:
     """``loss_fn(logits (N, K), y (N,), eps) -> float`` against F.cross_entropy(label_smoothing)."""
     name = "check_label_smoothing_loss"
     rng = np.random.default_rng(seed)
-    hint = ("the target is (1 - eps) * one_hot(y) + eps / K (eps spread over all K classes, the "
-            "true one included); the loss is the mean over examples of -sum(target * log_softmax)")
+    hint = (
+        "the target is (1 - eps) * one_hot(y) + eps / K (eps spread over all K classes, the "
+        "true one included); the loss is the mean over examples of -sum(target * log_softmax)"
+    )
     cases = [(8, 5, 0.1), (3, 10, 0.0), (6, 2, 0.3), (4, 7, 1.0)]
     for n, k, eps in cases:
         logits, y = rng.standard_normal((n, k)) * 3, rng.integers(0, k, n)
         ref = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y), label_smoothing=eps)
         got = float(loss_fn(logits, y, eps))
         if not abs(got - ref.item()) < 1e-9:
-            raise _fail(name, f"N={n}, K={k}, eps={eps}", f"loss {got:.6f}, expected "
-                        f"{ref.item():.6f}", hint)
-    _passed(name, len(cases))
+            raise fail(
+                name, f"N={n}, K={k}, eps={eps}", f"loss {got:.6f}, expected {ref.item():.6f}", hint
+            )
+    passed(name, len(cases))

@@ -11,24 +11,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-
-def _fail(name: str, case: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem} for {case}. Hint: {hint}")
-
-
-def _compare(name, case, ours, ref, hint, atol=1e-10):
-    if not isinstance(ours, torch.Tensor):
-        raise _fail(name, case, f"expected a torch.Tensor, got {type(ours).__name__}", hint)
-    if tuple(ours.shape) != tuple(ref.shape):
-        raise _fail(name, case, f"output shape {tuple(ours.shape)}, expected {tuple(ref.shape)}",
-                    hint)
-    err = float((ours.detach().double() - ref).abs().max())
-    if not err <= atol * max(1.0, float(ref.abs().max())):
-        raise _fail(name, case, f"values differ from the reference (max error {err:.2e})", hint)
-
-
-def _passed(name: str, n_cases: int) -> None:
-    print(f"{name}: passed on {n_cases} random cases")
+from helpers.checks._common import compare, fail, passed
 
 
 def _pad_shortcut_reference(x, out_channels, stride):
@@ -52,9 +35,17 @@ def check_pad_shortcut(pad_shortcut: Callable, seed: int = 0) -> None:
             "would read), then append out_channels - C channels of zeros after the existing ones"
         )
         ref = _pad_shortcut_reference(x, out_channels, stride)
-        _compare(name, f"x {shape}, out_channels={out_channels}, stride={stride}",
-                 pad_shortcut(x.clone(), out_channels, stride), ref, hint)
-    _passed(name, len(cases))
+        compare(
+            name,
+            f"x {shape}, out_channels={out_channels}, stride={stride}",
+            pad_shortcut(x.clone(), out_channels, stride),
+            ref,
+            hint,
+            rtol=1e-10,
+            atol=1e-10,
+            tensor=True,
+        )
+    passed(name, len(cases))
 
 
 def check_drop_path(drop_path: Callable, seed: int = 0) -> None:
@@ -67,25 +58,40 @@ def check_drop_path(drop_path: Callable, seed: int = 0) -> None:
         case = f"p={p}, x {shape}"
         out = drop_path(x.clone(), p, True)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            raise _fail(name, case, "the output must be a tensor shaped like x",
-                        "multiply x by a mask of shape (N, 1, 1, ...)")
+            raise fail(
+                name,
+                case,
+                "the output must be a tensor shaped like x",
+                "multiply x by a mask of shape (N, 1, 1, ...)",
+            )
         ratio = (out / x).flatten(1)
         scaled = torch.isclose(ratio, torch.full_like(ratio, 1 / (1 - p)))
         whole = (ratio == 0).all(1) | scaled.all(1)
         if not bool(whole.all()):
-            raise _fail(name, case, "some examples are neither all zero nor all x / (1 - p)",
-                        "draw one Bernoulli(1 - p) number per example (shape (N, 1, 1, ...)), "
-                        "not one per element, and divide the kept examples by 1 - p")
+            raise fail(
+                name,
+                case,
+                "some examples are neither all zero nor all x / (1 - p)",
+                "draw one Bernoulli(1 - p) number per example (shape (N, 1, 1, ...)), "
+                "not one per element, and divide the kept examples by 1 - p",
+            )
         dropped = float((ratio == 0).all(1).double().mean())
         if abs(dropped - p) > 0.04:
-            raise _fail(name, case,
-                        f"dropped {dropped:.1%} of the examples, expected about {p:.0%}",
-                        "p is the probability of dropping, 1 - p of keeping")
+            raise fail(
+                name,
+                case,
+                f"dropped {dropped:.1%} of the examples, expected about {p:.0%}",
+                "p is the probability of dropping, 1 - p of keeping",
+            )
         if not torch.equal(drop_path(x.clone(), p, False), x):
-            raise _fail(name, case, "in eval (training=False) the output differs from x",
-                        "return x unchanged when not training")
+            raise fail(
+                name,
+                case,
+                "in eval (training=False) the output differs from x",
+                "return x unchanged when not training",
+            )
         n_cases += 1
-    _passed(name, n_cases)
+    passed(name, n_cases)
 
 
 def _preact_reference(x, w1, w2):
@@ -113,6 +119,14 @@ def check_preact_block(preact_block: Callable, seed: int = 0) -> None:
             "pre-activation means normalize and apply ReLU *before* each convolution, and add "
             "x to the last convolution's output with no ReLU after the addition"
         )
-        _compare(name, f"x {shape}", preact_block(x.clone(), w1, w2), _preact_reference(x, w1, w2),
-                 hint)
-    _passed(name, len(cases))
+        compare(
+            name,
+            f"x {shape}",
+            preact_block(x.clone(), w1, w2),
+            _preact_reference(x, w1, w2),
+            hint,
+            rtol=1e-10,
+            atol=1e-10,
+            tensor=True,
+        )
+    passed(name, len(cases))

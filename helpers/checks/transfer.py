@@ -14,10 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import models
-
-
-def _fail(name: str, problem: str, hint: str) -> AssertionError:
-    return AssertionError(f"{name}: {problem}. Hint: {hint}")
+from helpers.checks._common import fail
 
 
 def check_freeze_first(freeze_first: Callable) -> None:
@@ -26,15 +23,20 @@ def check_freeze_first(freeze_first: Callable) -> None:
         model = models.resnet(depth=10, widths=(4, 8), num_classes=3)
         out = freeze_first(model, k)
         if out is not model:
-            raise _fail("check_freeze_first", "it must return the model it was given",
-                        "end with `return model`")
+            raise fail(
+                "check_freeze_first",
+                None,
+                "it must return the model it was given",
+                "end with `return model`",
+            )
         parts = [model.stem, *model.blocks, model.fc]
         for i, part in enumerate(parts):
             flags = {p.requires_grad for p in part.parameters()}
             want = {i >= k}
             if flags != want:
-                raise _fail(
+                raise fail(
                     "check_freeze_first",
+                    None,
                     f"with k={k}, part {i} of [stem, block 1..4, fc] has requires_grad {flags}, "
                     f"expected {want}",
                     "part i trains exactly when i >= k; set p.requires_grad_(...) on every "
@@ -57,8 +59,9 @@ def check_head_gradients(head_gradients: Callable, seed: int = 0) -> None:
         for name, ours, ref in [("dw", dw, w_t.grad.numpy()), ("db", db, b_t.grad.numpy())]:
             ours = np.asarray(ours)
             if ours.shape != ref.shape or not np.allclose(ours, ref, rtol=1e-7, atol=1e-10):
-                raise _fail(
+                raise fail(
                     "check_head_gradients",
+                    None,
                     f"{name} differs from autograd for f {f.shape}, w {w.shape}",
                     "dz = (softmax(z) - onehot(y)) / N; dw = dz.T @ f; db = dz summed over rows",
                 )
@@ -72,17 +75,29 @@ def check_bn_eval(bn_eval: Callable) -> None:
     model.train()
     out = bn_eval(model)
     if out is not model:
-        raise _fail("check_bn_eval", "it must return the model it was given",
-                    "end with `return model`")
+        raise fail(
+            "check_bn_eval",
+            None,
+            "it must return the model it was given",
+            "end with `return model`",
+        )
     for name, module in model.named_modules():
         is_bn = isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
         if module.training == is_bn:
             state = "train" if module.training else "eval"
-            raise _fail("check_bn_eval", f"module {name or 'model'} is in {state} mode",
-                        "call .eval() on batch-norm modules only; leave the others training")
+            raise fail(
+                "check_bn_eval",
+                None,
+                f"module {name or 'model'} is in {state} mode",
+                "call .eval() on batch-norm modules only; leave the others training",
+            )
     stats = model.stem[1].running_mean.clone()
     model(torch.randn(4, 1, 8, 8) * 5 + 2)
     if not torch.equal(stats, model.stem[1].running_mean):
-        raise _fail("check_bn_eval", "a forward pass still changed the running statistics",
-                    "every BatchNorm2d must be in eval mode")
+        raise fail(
+            "check_bn_eval",
+            None,
+            "a forward pass still changed the running statistics",
+            "every BatchNorm2d must be in eval mode",
+        )
     print("check_bn_eval: passed")

@@ -1,0 +1,70 @@
+"""What every exercise check shares: how it fails, how it passes, and how it compares.
+
+- ``fail(name, case, problem, hint)``: the AssertionError a check raises, reading
+  "check_x: <problem> for <case>. Hint: <hint>" (without "for <case>" when case is None).
+- ``passed(name, n_cases)``: prints "check_x: passed on <n> random cases".
+- ``compare(name, case, ours, ref, hint, *, rtol, atol, what)``: one tolerance rule for every
+  check: with err = max |ours - ref| over all entries and scale = max |ref|, the answer passes
+  when err <= atol + rtol * scale. ``ours`` and ``ref`` may be NumPy arrays, tensors or
+  numbers; both are compared in float64, after their shapes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+def fail(name: str, case: str | None, problem: str, hint: str) -> AssertionError:
+    """The error a check raises: what went wrong, on which case, and a hint."""
+    where = f" for {case}" if case else ""
+    return AssertionError(f"{name}: {problem}{where}. Hint: {hint}")
+
+
+def passed(name: str, n_cases: int) -> None:
+    print(f"{name}: passed on {n_cases} random cases")
+
+
+def _as_float64(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().double().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def compare(
+    name: str,
+    case: str | None,
+    ours,
+    ref,
+    hint: str,
+    *,
+    rtol: float,
+    atol: float,
+    what: str = "output",
+    tensor: bool = False,
+) -> float:
+    """Raise ``fail(...)`` unless ``ours`` has ``ref``'s shape and
+    max |ours - ref| <= atol + rtol * max |ref|; returns that max error. ``tensor=True``:
+    ``ours`` must also be a torch.Tensor (for exercises written in torch)."""
+    if tensor and not isinstance(ours, torch.Tensor):
+        raise fail(name, case, f"expected a torch.Tensor, got {type(ours).__name__}", hint)
+    try:
+        ours_arr = _as_float64(ours)
+    except (TypeError, ValueError) as err:
+        raise fail(name, case, f"{what} is not an array of numbers ({err})", hint) from None
+    ref_arr = _as_float64(ref)
+    if ours_arr.shape != ref_arr.shape:
+        raise fail(name, case, f"{what} shape {ours_arr.shape}, expected {ref_arr.shape}", hint)
+    if ref_arr.size == 0:
+        return 0.0
+    err = float(np.max(np.abs(ours_arr - ref_arr)))
+    scale = float(np.max(np.abs(ref_arr)))
+    allowed = atol + rtol * scale
+    if not err <= allowed:  # also catches NaN
+        relative = err / scale if scale > 0 else float("inf")
+        raise fail(
+            name, case,
+            f"{what} differs from the reference: max error {err:.2e} (relative error "
+            f"{relative:.2e}), allowed {allowed:.2e}", hint,
+        )  # fmt: skip
+    return err
