@@ -241,7 +241,7 @@ results = {s: [run(s, seed)[2] for seed in range(SEEDS)] for s in STRATEGIES}
 print(f"target test accuracy with {SHOTS} labels per class, mean ± std over {SEEDS} subsets:")
 for strategy, accs in results.items():
     print(f"  {strategy:24s} {np.mean(accs):6.1%} ± {np.std(accs):.1%}   trainable parameters "
-          f"{transfer.count_trainable(prepare(strategy, 0)[0]):,}")
+          f"{models.count_parameters(prepare(strategy, 0)[0]):,}")
 
 # %% [markdown]
 # The claim, checked on the mean over the subsets: starting from the pretrained network and

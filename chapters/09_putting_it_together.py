@@ -23,9 +23,9 @@
 
 # %% tags=["parameters"]
 SEED = 0
-DATASET = "digits"  # "digits", "textures", or "cifar10" / "fashion_mnist" (files in DATA_DIR)
-DATA_DIR = "data"  # where load_cifar10 / load_fashion_mnist look for their files
-DOWNLOAD = False  # allow downloading cifar10 / fashion_mnist into DATA_DIR
+DATASET = "digits"  # "digits", "textures", "fashion_mnist" (make data) or "cifar10" (DATA_DIR)
+DATA_DIR = "data"  # where load_cifar10 looks for its files
+DOWNLOAD = False  # allow downloading cifar10 into DATA_DIR, or fashion_mnist into the cache
 TRAIN_LIMIT = 5000  # at most this many training images (the large data sets are subsampled)
 WIDTHS = (8, 16, 32)  # channels of the three ResNet stages
 EPOCHS = 6  # epochs per ablation run
@@ -61,9 +61,9 @@ print("device:", describe(device))
 #
 # The default is the 8×8 scikit-learn digits, small enough that the whole chapter runs on a
 # laptop CPU in about a minute. With `DATASET = "textures"` the chapter uses 32×32 texture
-# patches cut from photographs; with `"cifar10"` or `"fashion_mnist"` it reads the standard data
-# sets from `DATA_DIR` (and downloads them there only if `DOWNLOAD = True`), keeping at most
-# `TRAIN_LIMIT` training images. Images are float32 in $[0, 1]$, shape $(N, C, H, W)$.
+# patches cut from photographs; `"fashion_mnist"` reads Fashion-MNIST where `make data` put it
+# (`helpers.data.load_fashion_mnist`); `"cifar10"` reads CIFAR-10 from `DATA_DIR` (downloading
+# it there only if `DOWNLOAD = True`). At most `TRAIN_LIMIT` training images are kept. Images are float32 in $[0, 1]$, shape $(N, C, H, W)$.
 
 # %% tags=["nbval-check-output"]
 def load_dataset(name):
@@ -74,7 +74,7 @@ def load_dataset(name):
     if name == "cifar10":
         return standard_datasets.load_cifar10(DATA_DIR, download=DOWNLOAD, seed=SEED)
     if name == "fashion_mnist":
-        return standard_datasets.load_fashion_mnist(DATA_DIR, download=DOWNLOAD, seed=SEED)
+        return data.load_fashion_mnist(seed=SEED, download=DOWNLOAD)
     raise ValueError(f"unknown DATASET {name!r}")
 
 
@@ -561,17 +561,15 @@ checks.check_ema_update(ema_update)
 # %% [markdown]
 # **Exercise 2 — flip test-time augmentation.** Write `flip_tta_probs(model, x)` returning the
 # (N, K) average of the softmax probabilities on `x` and on `x` mirrored left to right
-# (`x.flip(-1)`). Run the model in eval mode without gradients and leave it in the mode you
-# found it in. Why must you average probabilities rather than logits?
+# (`x.flip(-1)`). Run the model in eval mode without gradients and leave every module in the
+# mode you found it in: `training.eval_mode(model)` does that, where `model.train(was_training)`
+# would switch a batch norm that was frozen in eval mode back to training. Why must you average probabilities rather than logits?
 
 # %%
 def flip_tta_probs(model, x):
     ### BEGIN SOLUTION
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with training.eval_mode(model), torch.no_grad():
         probs = (torch.softmax(model(x), dim=1) + torch.softmax(model(x.flip(-1)), dim=1)) / 2
-    model.train(was_training)
     return probs
     ### END SOLUTION
 

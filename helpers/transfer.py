@@ -23,11 +23,6 @@ def freeze(module: nn.Module, frozen: bool = True) -> nn.Module:
     return module
 
 
-def count_trainable(model: nn.Module) -> int:
-    """Number of scalars in ``model``'s parameters that require gradients."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 def parameter_groups(parts: Sequence[nn.Module], lrs: Sequence[float]) -> list[dict]:
     """Optimizer parameter groups, one per part, each with its own learning rate.
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from conftest import stub
 
-from helpers import checks
+from helpers import checks, training
 
 
 def ema_update(average, weights, decay):
@@ -14,6 +14,21 @@ def ema_update(average, weights, decay):
 
 
 def flip_tta_probs(model, x):
+    with training.eval_mode(model), torch.no_grad():
+        return (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2
+
+
+def flip_tta_probs_saving_each_mode(model, x):  # correct too, without the helper
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    with torch.no_grad():
+        probs = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2
+    for m, mode in modes.items():
+        m.training = mode
+    return probs
+
+
+def flip_tta_probs_train_was_training(model, x):  # unfreezes a frozen batch norm
     was_training = model.training
     model.eval()
     with torch.no_grad():
@@ -44,7 +59,10 @@ def test_check_ema_update(capsys):
 
 def test_check_flip_tta(capsys):
     checks.check_flip_tta(flip_tta_probs)
+    checks.check_flip_tta(flip_tta_probs_saving_each_mode)
     assert "passed" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="frozen in eval mode came back training"):
+        checks.check_flip_tta(flip_tta_probs_train_was_training)
     with pytest.raises(NotImplementedError):
         checks.check_flip_tta(stub)
 

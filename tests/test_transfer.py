@@ -2,9 +2,9 @@ import pytest
 import torch
 from torch import nn
 
+from helpers.models import count_parameters
 from helpers.transfer import (
     FrozenBatchNorm2d,
-    count_trainable,
     discriminative_lrs,
     first_layer_change,
     freeze,
@@ -22,11 +22,11 @@ def net():
 
 def test_freeze_and_count():
     model = net()
-    total = count_trainable(model)
+    total = count_parameters(model)
     freeze(model[0])
-    assert count_trainable(model) == total - 4 * 9 - 4
+    assert count_parameters(model) == total - 4 * 9 - 4
     freeze(model[0], frozen=False)
-    assert count_trainable(model) == total
+    assert count_parameters(model) == total
 
 
 def test_parameter_groups_skip_frozen_parts_and_keep_lrs():

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import torch
 
-from helpers import models
+from helpers import models, training
 from helpers.callbacks import WeightEMA
 from helpers.checks._common import fail
 
@@ -55,12 +55,14 @@ def check_ema_update(ema_update: Callable, seed: int = 0) -> None:
 
 def check_flip_tta(flip_tta_probs: Callable, seed: int = 0) -> None:
     """``flip_tta_probs(model, x) -> (N, K)``: the mean of the softmax probabilities on x and
-    on x flipped left to right, in eval mode, with the model's mode restored."""
+    on x flipped left to right, in eval mode, with every module's own mode restored (a batch
+    norm frozen in eval mode inside a training model stays frozen)."""
     name = "check_flip_tta"
     hint = (
         "average the probabilities, not the logits: (softmax(model(x)) + "
-        "softmax(model(x.flip(-1)))) / 2, under model.eval() and torch.no_grad(), then "
-        "restore model.train(was_training)"
+        "softmax(model(x.flip(-1)))) / 2, inside `with training.eval_mode(model), "
+        "torch.no_grad():`, which gives each module back its own mode afterwards "
+        "(model.train(was_training) would unfreeze a frozen batch norm)"
     )
     torch.manual_seed(seed)
     cases = [(5, 1, 8, 3), (3, 3, 6, 4)]
@@ -73,14 +75,19 @@ def check_flip_tta(flip_tta_probs: Callable, seed: int = 0) -> None:
                     module.running_var.uniform_(0.5, 2)
         x = 3 * torch.randn(n, c, size, size)
         model.train()
+        frozen = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+        frozen.eval()  # frozen for fine-tuning, as chapter 8 does
+        modes = {m: m.training for m in model.modules()}
         out = flip_tta_probs(model, x.clone())
         case = f"x {tuple(x.shape)}, {k} classes"
         if not model.training:
             raise fail(name, case, "the model was left in eval mode", hint)
-        model.eval()
-        with torch.no_grad():
+        if frozen.training:
+            raise fail(name, case, "a batch norm frozen in eval mode came back training", hint)
+        if any(m.training != mode for m, mode in modes.items()):
+            raise fail(name, case, "some module's train/eval mode was changed", hint)
+        with training.eval_mode(model), torch.no_grad():
             want = (torch.softmax(model(x), 1) + torch.softmax(model(x.flip(-1)), 1)) / 2
-        model.train()
         if not isinstance(out, torch.Tensor) or out.shape != (n, k):
             raise fail(name, case, f"expected a tensor of shape {(n, k)}", hint)
         if out.requires_grad:
