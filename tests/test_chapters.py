@@ -57,3 +57,10 @@ def test_chapter_has_the_book_shape(nb_path):
     assert any("nbval-check-output" in c.metadata.get("tags", []) for c in code)
     for c in code:
         assert not re.search(r"^\s*(from|import)\s+chapters?\b", c.source, re.M)
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_names_its_kernel(nb_path):
+    """JupyterLab and Colab open the chapter without asking which kernel to use."""
+    kernelspec = nbformat.read(nb_path, as_version=4).metadata.get("kernelspec", {})
+    assert kernelspec.get("name") == "python3" and kernelspec.get("language") == "python"
