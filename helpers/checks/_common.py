@@ -3,6 +3,9 @@
 - ``fail(name, case, problem, hint)``: the AssertionError a check raises, reading
   "check_x: <problem> for <case>. Hint: <hint>" (without "for <case>" when case is None).
 - ``passed(name, n_cases)``: prints "check_x: passed on <n> random cases".
+- ``written_by_hand(check, module, names)``: a context manager under which ``module.<name>``
+  raises "this exercise asks you to write it yourself", so an answer cannot pass by calling
+  the book's own implementation; the originals are restored afterwards, also on errors.
 - ``compare(name, case, ours, ref, hint, *, rtol, atol, what)``: one tolerance rule for every
   check: with err = max |ours - ref| over all entries and scale = max |ref|, the answer passes
   when err <= atol + rtol * scale. ``ours`` and ``ref`` may be NumPy arrays, tensors or
@@ -10,6 +13,10 @@
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -23,6 +30,31 @@ def fail(name: str, case: str | None, problem: str, hint: str) -> AssertionError
 
 def passed(name: str, n_cases: int) -> None:
     print(f"{name}: passed on {n_cases} random cases")
+
+
+@contextlib.contextmanager
+def written_by_hand(check: str, module: ModuleType, names: Iterable[str]) -> Iterator[None]:
+    """Replace ``module.<name>`` for each name by a function that fails the check; restore
+    every original afterwards, also when the answer raises."""
+    names = tuple(names)
+    saved = {name: getattr(module, name) for name in names}
+
+    def refuse(name):
+        def helper_not_allowed(*args, **kwargs):
+            raise AssertionError(
+                f"{check}: this exercise asks you to write it yourself; do not call "
+                f"{module.__name__}.{name}"
+            )
+
+        return helper_not_allowed
+
+    try:
+        for name in names:
+            setattr(module, name, refuse(name))
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(module, name, value)
 
 
 def _as_float64(value) -> np.ndarray:

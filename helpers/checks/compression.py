@@ -7,39 +7,19 @@ Chapters call them as ``checks.check_quantize(my_quantize)`` after
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch.nn.utils import prune
 
 from helpers import numpy_compress
-from helpers.checks._common import compare, fail, passed
+from helpers.checks._common import compare, fail, passed, written_by_hand
 
 _HELPERS = ("quantize", "dequantize", "fake_quantize", "fake_quantize_backward",
             "magnitude_prune_mask", "global_magnitude_prune_masks", "structured_prune_mask",
             "gradual_sparsity", "choose_qparams")
 
-
-@contextlib.contextmanager
-def _written_by_hand(check: str) -> Iterator[None]:
-    """Replace every helpers.numpy_compress function by one that fails; restore afterwards."""
-    saved = {name: getattr(numpy_compress, name) for name in _HELPERS}
-
-    def refuse(name):
-        def helper_not_allowed(*args, **kwargs):
-            raise AssertionError(f"{check}: this exercise asks you to write it yourself; do not "
-                                 f"call helpers.numpy_compress.{name}")
-        return helper_not_allowed
-
-    try:
-        for name in _HELPERS:
-            setattr(numpy_compress, name, refuse(name))
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(numpy_compress, name, value)
 
 
 def _quant_cases(rng):
@@ -66,7 +46,7 @@ def check_quantize(quantize: Callable, seed: int = 0) -> None:
     for x, scale, zp, qmin, qmax in cases:
         xt = torch.from_numpy(x)
         ref = torch.clamp(torch.round(xt * (1.0 / scale)) + zp, qmin, qmax)
-        with _written_by_hand(name):
+        with written_by_hand(name, numpy_compress, _HELPERS):
             ours = quantize(x.copy(), scale, zp, qmin, qmax)
         case = f"x {x.shape}, scale {scale}, zero_point {zp}, range [{qmin}, {qmax}]"
         ours_arr = np.asarray(ours)
@@ -90,7 +70,7 @@ def check_ste_backward(fake_quantize_backward: Callable, seed: int = 0) -> None:
         dy = rng.standard_normal(x.shape).astype(np.float32)
         out = torch.fake_quantize_per_tensor_affine(xt, scale, zp, qmin, qmax)
         out.backward(torch.from_numpy(dy))
-        with _written_by_hand(name):
+        with written_by_hand(name, numpy_compress, _HELPERS):
             ours = fake_quantize_backward(dy.copy(), x.copy(), scale, zp, qmin, qmax)
         case = f"x {x.shape}, scale {scale}, zero_point {zp}, range [{qmin}, {qmax}]"
         compare(name, case, ours, xt.grad, hint, rtol=0, atol=0, what="dx")
@@ -113,7 +93,7 @@ def check_magnitude_prune_mask(magnitude_prune_mask: Callable, seed: int = 0) ->
         module = torch.nn.Linear(1, 1, bias=False)
         module.weight = torch.nn.Parameter(torch.from_numpy(w.copy()))
         ref = prune.l1_unstructured(module, "weight", amount).weight_mask
-        with _written_by_hand(name):
+        with written_by_hand(name, numpy_compress, _HELPERS):
             ours = magnitude_prune_mask(w.copy(), amount)
         compare(name, f"w {shape}, amount {amount}", ours, ref, hint, rtol=0, atol=0, what="mask")
     passed(name, len(cases))
@@ -136,7 +116,7 @@ def check_gradual_sparsity(gradual_sparsity: Callable, seed: int = 0) -> None:
     for s_i, s_f, t0, n, dt in settings:
         ts = list(range(0, t0 + n * dt + 12))
         ref = [_cubic(t, s_i, s_f, t0, n, dt) for t in ts]
-        with _written_by_hand(name):
+        with written_by_hand(name, numpy_compress, _HELPERS):
             ours = [gradual_sparsity(t, s_i, s_f, t0, n, dt) for t in ts]
         case = f"s_i {s_i}, s_f {s_f}, t0 {t0}, n {n}, delta_t {dt}, t = 0..{ts[-1]}"
         compare(name, case, np.asarray(ours, dtype=np.float64), ref, hint, rtol=0, atol=1e-12,

@@ -7,15 +7,14 @@ NotImplementedError propagates, so a check fails on an unfinished exercise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from helpers import numpy_nn
-from helpers.checks._common import compare, fail, passed
+from helpers.checks._common import compare, fail, passed, written_by_hand
 
 RTOL = 1e-9
 
@@ -101,24 +100,6 @@ def check_receptive_field(receptive_field: Callable, seed: int = 0) -> None:
     passed("check_receptive_field", len(cases))
 
 
-def _write_it_yourself(*args, **kwargs):
-    raise AssertionError(
-        "check_conv2d_backward_dx: this exercise asks you to write it yourself; "
-        "helpers.numpy_nn.conv2d_backward is switched off while the check runs"
-    )
-
-
-@contextmanager
-def _without_numpy_nn_backward() -> Iterator[None]:
-    """Replace numpy_nn.conv2d_backward by a function that refuses, restoring it afterwards."""
-    saved = numpy_nn.conv2d_backward
-    numpy_nn.conv2d_backward = _write_it_yourself
-    try:
-        yield
-    finally:
-        numpy_nn.conv2d_backward = saved
-
-
 def check_conv2d_backward_dx(conv2d_backward_dx: Callable, seed: int = 0) -> None:
     """``conv2d_backward_dx(dy, w, x_shape, stride, padding) -> dx`` against torch autograd.
 
@@ -143,7 +124,7 @@ def check_conv2d_backward_dx(conv2d_backward_dx: Callable, seed: int = 0) -> Non
         dy = rng.standard_normal(tuple(y.shape))
         y.backward(torch.from_numpy(dy))
         ref = x.grad.numpy()
-        with _without_numpy_nn_backward():
+        with written_by_hand("check_conv2d_backward_dx", numpy_nn, ("conv2d_backward",)):
             ours = conv2d_backward_dx(dy.copy(), w.copy(), xs, stride, padding)
         hint = (
             "dx is the full cross-correlation of dy with w rotated by 180 degrees (w[:, :, ::-1, "

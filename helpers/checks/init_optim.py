@@ -7,17 +7,16 @@ propagates, so a check fails on an unfinished exercise.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from scipy import stats
 
 from helpers import numpy_optim
-from helpers.checks._common import compare, fail, passed
+from helpers.checks._common import compare, fail, passed, written_by_hand
 
 __all__ = [
     "check_adam_step",
@@ -126,33 +125,6 @@ def check_forward_stds(forward_stds: Callable, seed: int = 0) -> None:
 # --------------------------------------------------------------------------- chapter 3
 
 
-@contextlib.contextmanager
-def _written_by_hand(check: str, names: tuple[str, ...]) -> Iterator[None]:
-    """Replace ``helpers.numpy_optim.<name>`` by a function that fails, restore afterwards.
-
-    An answer that calls the helper instead of writing the update then fails the check with a
-    message saying so; the helpers are put back even when the answer raises.
-    """
-    saved = {name: getattr(numpy_optim, name) for name in names}
-
-    def refuse(name):
-        def helper_not_allowed(*args, **kwargs):
-            raise AssertionError(
-                f"{check}: this exercise asks you to write it yourself; do not "
-                f"call helpers.numpy_optim.{name}"
-            )
-
-        return helper_not_allowed
-
-    try:
-        for name in names:
-            setattr(numpy_optim, name, refuse(name))
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(numpy_optim, name, value)
-
-
 def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
     """``adam_step(p, g, m, v, t, lr, betas, eps) -> (p, m, v)`` against ``torch.optim.Adam``.
 
@@ -179,7 +151,7 @@ def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
             lr_t = lr * (0.55 + 0.45 * math.cos(math.pi * t / 30))  # a schedule: new rate each step
             opt.param_groups[0]["lr"] = lr_t
             opt.step()
-            with _written_by_hand("check_adam_step", ("Adam", "AdamW", "AdaBelief")):
+            with written_by_hand("check_adam_step", numpy_optim, ("Adam", "AdamW", "AdaBelief")):
                 answer = adam_step(p.copy(), g.copy(), m.copy(), v.copy(), t, lr_t, betas, eps)
             p, m, v = (np.asarray(a, dtype=float) for a in answer)
             compare(
@@ -213,7 +185,7 @@ def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
         for t, g in zip(tensors, grads, strict=True):
             t.grad = torch.from_numpy(g.copy())
         torch.nn.utils.clip_grad_norm_(tensors, max_norm)
-        with _written_by_hand("check_clip_grad_norm", ("clip_grad_norm",)):
+        with written_by_hand("check_clip_grad_norm", numpy_optim, ("clip_grad_norm",)):
             got = clip_grad_norm([g.copy() for g in grads], max_norm)
         if len(got) != len(grads):
             raise fail(
