@@ -307,12 +307,8 @@ fashion = data.load_fashion_mnist(train_size=TRAIN_SIZE, val_fraction=VAL_SIZE /
 print(fashion.summary())
 
 
-def to_14x14(x):
-    """(N, 1, 28, 28) -> (N, 1, 14, 14): the mean of each 2x2 block."""
-    return x.reshape(len(x), 1, 14, 2, 14, 2).mean(axis=(3, 5))
 
-
-x_raw, x_val_raw = to_14x14(fashion.train.x), to_14x14(fashion.val.x)
+x_raw, x_val_raw = data.downsample(fashion.train.x), data.downsample(fashion.val.x)
 mu, s = float(x_raw.mean()), float(x_raw.std())
 x_std, x_val_std = (x_raw - mu) / s, (x_val_raw - mu) / s
 print(f"raw pixels: mean {mu:.3f}, variance {s**2:.3f}, second moment {np.mean(x_raw**2):.3f}")

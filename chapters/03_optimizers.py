@@ -746,13 +746,9 @@ fashion = data.load_fashion_mnist(train_size=TRAIN_SIZE, val_fraction=VAL_FRACTI
 print(fashion.summary())
 
 
-def halve(x):
-    """(N, 1, 28, 28) -> (N, 1, 14, 14) by averaging 2 x 2 blocks."""
-    return x.reshape(len(x), 1, 14, 2, 14, 2).mean(axis=(3, 5))
 
-
-x_train, y_train = halve(fashion.train.x), fashion.train.y
-val_loader = data.DeviceLoader(halve(fashion.val.x), fashion.val.y, 1000, device=device)
+x_train, y_train = data.downsample(fashion.train.x), fashion.train.y
+val_loader = data.DeviceLoader(data.downsample(fashion.val.x), fashion.val.y, 1000, device=device)
 train_eval = data.DeviceLoader(x_train, y_train, 1000, device=device)  # the training subset, unshuffled
 steps_per_epoch = math.ceil(TRAIN_SIZE / BATCH_SIZE)
 print("training images", x_train.shape, "| steps per epoch", steps_per_epoch)

@@ -68,15 +68,11 @@ fashion = data.load_fashion_mnist(train_size=TRAIN_SIZE, val_fraction=VAL_FRACTI
 print(fashion.summary())
 
 
-def halve(x):
-    """(N, 1, 28, 28) -> (N, 1, 14, 14) by averaging 2 x 2 blocks."""
-    return x.reshape(len(x), 1, 14, 2, 14, 2).mean(axis=(3, 5))
 
-
-x_train, y_train = halve(fashion.train.x), fashion.train.y
-val_loader = data.DeviceLoader(halve(fashion.val.x), fashion.val.y, 1000, device=device)
+x_train, y_train = data.downsample(fashion.train.x), fashion.train.y
+val_loader = data.DeviceLoader(data.downsample(fashion.val.x), fashion.val.y, 1000, device=device)
 test_idx = data.stratified_subset(fashion.test.y, TEST_SIZE, seed=SEED)
-test_loader = data.DeviceLoader(halve(fashion.test.x[test_idx]), fashion.test.y[test_idx], 1000, device=device)
+test_loader = data.DeviceLoader(data.downsample(fashion.test.x[test_idx]), fashion.test.y[test_idx], 1000, device=device)
 
 
 def train_loader(seed):

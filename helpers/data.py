@@ -322,6 +322,25 @@ def load_photo(name: str, gray: bool = False, size: tuple[int, int] | None = Non
     return np.clip(image, 0.0, 1.0).astype(np.float32)
 
 
+def downsample(x: np.ndarray, factor: int = 2) -> np.ndarray:
+    """Average ``factor`` x ``factor`` blocks: x (N, C, H, W) -> (N, C, H // factor, W // factor).
+
+    H and W must be multiples of ``factor``; Fashion-MNIST's 28x28 becomes 14x14 with the
+    default. The dtype is kept.
+    """
+    x = np.asarray(x)
+    if isinstance(factor, bool) or not isinstance(factor, int | np.integer) or factor < 1:
+        raise ValueError(f"downsample: factor must be an int >= 1, got {factor!r}")
+    if x.ndim != 4 or x.shape[2] % factor or x.shape[3] % factor:
+        raise ValueError(
+            f"downsample: expected x (N, C, H, W) with H and W multiples of {factor}, "
+            f"got shape {x.shape}"
+        )
+    n, c, h, w = x.shape
+    blocks = x.reshape(n, c, h // factor, factor, w // factor, factor)
+    return blocks.mean(axis=(3, 5), dtype=x.dtype)
+
+
 def to_tensor(array, device=None, dtype=None) -> torch.Tensor:
     """A NumPy array (or tensor) as a tensor on ``device`` (default: where it already is)."""
     if isinstance(array, np.ndarray) and not array.flags.writeable:

@@ -359,3 +359,17 @@ def test_real_fashion_mnist():
     assert np.bincount(ds.train.y).tolist() == [100] * 10
     assert np.bincount(ds.val.y).tolist() == [600] * 10
     assert ds.train.x.shape[1:] == (1, 28, 28)
+
+
+def test_downsample_averages_blocks_and_keeps_the_dtype():
+    x = np.arange(2 * 3 * 4 * 6, dtype=np.float32).reshape(2, 3, 4, 6)
+    y = data.downsample(x)
+    assert y.shape == (2, 3, 2, 3) and y.dtype == np.float32
+    assert y[1, 2, 1, 2] == x[1, 2, 2:4, 4:6].mean()
+    np.testing.assert_allclose(data.downsample(x, 1), x)
+    torch_y = torch.nn.functional.avg_pool2d(torch.from_numpy(x), 2).numpy()
+    np.testing.assert_allclose(y, torch_y, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"multiples of 4, got shape \(2, 3, 4, 6\)"):
+        data.downsample(x, 4)
+    with pytest.raises(ValueError, match="factor must be an int >= 1, got 0"):
+        data.downsample(x, 0)
