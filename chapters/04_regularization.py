@@ -279,7 +279,7 @@ class WeightNorm(training.Callback):
 
 
 def make_bn_cnn():
-    return models.small_cnn(batch_norm=True)  # each convolution followed by BatchNorm2d
+    return models.small_cnn(norm="batch")  # each convolution followed by BatchNorm2d
 
 
 bn_runs = {}
@@ -816,17 +816,19 @@ checks.check_dropout(my_dropout)
 
 # %% [markdown]
 # **Exercise 2 — one AdamW step.** Write
-# `adamw_step(theta, grad, m, v, t, lr, beta1, beta2, eps, weight_decay)` returning the new
-# `(theta, m, v)` with decoupled weight decay, as `torch.optim.AdamW` does (`t` counts steps from 1).
+# `adamw_step(p, g, m, v, t, lr, betas, eps, weight_decay)`, with the arguments of chapter 3's
+# `adam_step` and `weight_decay` last, returning the new `(p, m, v)` with decoupled weight decay,
+# as `torch.optim.AdamW` does (`t` counts steps from 1).
 
 # %%
-def adamw_step(theta, grad, m, v, t, lr, beta1, beta2, eps, weight_decay):
+def adamw_step(p, g, m, v, t, lr, betas, eps, weight_decay):
     ### BEGIN SOLUTION
-    m = beta1 * m + (1 - beta1) * grad
-    v = beta2 * v + (1 - beta2) * grad**2
+    beta1, beta2 = betas
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g**2
     m_hat, v_hat = m / (1 - beta1**t), v / (1 - beta2**t)
-    theta = theta - lr * (m_hat / (np.sqrt(v_hat) + eps) + weight_decay * theta)
-    return theta, m, v
+    p = p - lr * (m_hat / (np.sqrt(v_hat) + eps) + weight_decay * p)
+    return p, m, v
     ### END SOLUTION
 
 

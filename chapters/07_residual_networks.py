@@ -289,8 +289,8 @@ for name in ("plain, batch norm", "residual, batch norm, zero-init last BN"):
 # %% tags=["nbval-check-output"]
 x_np = rng.standard_normal((2, 3, 5, 5))
 params = numpy_resnet.init_residual_block(3, rng)
-params["g2"] = rng.uniform(0.5, 1.5, 3)  # non-trivial scales and shifts
-params["b1"] = 0.1 * rng.standard_normal(3)
+params["gamma2"] = rng.uniform(0.5, 1.5, 3)  # non-trivial scales and shifts
+params["beta1"] = 0.1 * rng.standard_normal(3)
 dy_np = rng.standard_normal(x_np.shape)
 y_np, cache = numpy_resnet.residual_block(x_np, params)
 dx_np, grads = numpy_resnet.residual_block_backward(dy_np, cache)
@@ -301,7 +301,7 @@ def block_loss():
 
 
 numeric_errors = {"x": rel_error(dx_np, numerical_gradient(block_loss, x_np))}
-for name in ("w1", "w2", "g1", "b2"):
+for name in ("w1", "w2", "gamma1", "beta2"):
     numeric_errors[name] = rel_error(grads[name], numerical_gradient(block_loss, params[name]))
 assert max(numeric_errors.values()) < 1e-6, numeric_errors
 print("output:", y_np.shape, "| gradients match centred differences:", True)
@@ -315,7 +315,7 @@ block = models.BasicBlock(3, 3).double().train()
 with torch.no_grad():
     block.conv1.weight.copy_(torch.from_numpy(params["w1"]))
     block.conv2.weight.copy_(torch.from_numpy(params["w2"]))
-    for bn, g, b in ((block.norm1, "g1", "b1"), (block.norm2, "g2", "b2")):
+    for bn, g, b in ((block.norm1, "gamma1", "beta1"), (block.norm2, "gamma2", "beta2")):
         bn.weight.copy_(torch.from_numpy(params[g]))
         bn.bias.copy_(torch.from_numpy(params[b]))
 x_t = torch.from_numpy(x_np).requires_grad_()
@@ -326,7 +326,7 @@ parity = {
     "dx": rel_error(dx_np, x_t.grad.numpy()),
     "dw1": rel_error(grads["w1"], block.conv1.weight.grad.numpy()),
     "dw2": rel_error(grads["w2"], block.conv2.weight.grad.numpy()),
-    "dgamma2": rel_error(grads["g2"], block.norm2.weight.grad.numpy()),
+    "dgamma2": rel_error(grads["gamma2"], block.norm2.weight.grad.numpy()),
 }
 assert max(parity.values()) < 1e-9, parity
 print("NumPy residual block matches models.BasicBlock (forward and backward):", True)
@@ -389,12 +389,12 @@ print("identity shortcut: first 8 channels are x[:, :, ::2, ::2]:",
 
 # %% tags=["nbval-check-output"]
 torch.manual_seed(SEED)
-zero_block = models.BasicBlock(16, 16, zero_init=True)
+zero_block = models.BasicBlock(16, 16, zero_init_residual=True)
 x_zero = torch.randn(4, 16, 6, 6)
 print("zero-init block computes relu(x):", torch.allclose(zero_block(x_zero), F.relu(x_zero)))
 zero_block(x_zero).sum().backward()
 print("the zero scale gets a nonzero gradient:", bool(zero_block.norm2.weight.grad.abs().sum() > 0))
-preact_zero = models.BasicBlock(16, 16, zero_init=True, preact=True)
+preact_zero = models.BasicBlock(16, 16, zero_init_residual=True, preact=True)
 print("pre-activation zero-init block computes x:", torch.allclose(preact_zero(x_zero), x_zero))
 
 # %% [markdown]

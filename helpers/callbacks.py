@@ -35,9 +35,9 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: monitor must be one of {History().keys()}, "
                              f"got {monitor!r}")
         if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-            raise ValueError(f"EarlyStopping: expected patience an int >= 1, got {patience!r}")
+            raise ValueError(f"EarlyStopping: patience must be an int >= 1, got {patience!r}")
         if not isinstance(min_delta, int | float) or not min_delta >= 0:
-            raise ValueError(f"EarlyStopping: expected min_delta >= 0, got {min_delta!r}")
+            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta!r}")
         if mode not in ("min", "max", "auto"):
             raise ValueError(f'EarlyStopping: mode must be "min", "max" or "auto", got {mode!r}')
         if mode == "auto":
@@ -112,7 +112,7 @@ class WeightEMA(Callback):
     def __init__(self, decay: float = 0.999, optimizer: torch.optim.Optimizer | None = None,
                  warmup: bool = False):
         if isinstance(decay, bool) or not isinstance(decay, int | float) or not 0 <= decay < 1:
-            raise ValueError(f"WeightEMA: expected 0 <= decay < 1, got {decay!r}")
+            raise ValueError(f"WeightEMA: decay must be in [0, 1), got {decay!r}")
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
             raise ValueError(f"WeightEMA: optimizer must be a torch.optim.Optimizer or None, "
                              f"got {type(optimizer).__name__}")

@@ -12,6 +12,9 @@ scikit-image):
 - ``load_photo``: one bundled photograph for demos (convolution, pooling, ...).
 
 Images are float32 in [0, 1], laid out (N, C, H, W); labels are int64 (N,).
+Every ``load_*`` here and in ``helpers.standard_datasets`` takes its arguments in one order,
+keyword-only after the folder: ``root`` (where files are read from, if any), the sizes,
+``val_fraction`` (and ``test_fraction``), ``seed``, then ``download``.
 ``DeviceLoader`` moves a whole split to the device once and slices batches there.
 """
 
@@ -105,7 +108,7 @@ def split_arrays(name, x, y, classes, val_fraction, test_fraction, seed) -> Data
     )
 
 
-def load_digits(val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0):
+def load_digits(*, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0):
     """scikit-learn's handwritten digits: 1,797 images, x (N, 1, 8, 8) float32 in [0, 1].
 
     Pixel values 0..16 are divided by 16. Splits are stratified and depend only on ``seed``.
@@ -156,7 +159,7 @@ def _fashion_arrays(root, download: bool) -> dict[str, np.ndarray]:
 
 
 def load_fashion_mnist(
-    root=None, train_size: int | None = None, val_fraction: float = 0.1, seed: int = 0,
+    root=None, *, train_size: int | None = None, val_fraction: float = 0.1, seed: int = 0,
     download: bool = False,
 ) -> DataSplits:  # fmt: skip
     """Fashion-MNIST: x (N, 1, 28, 28) float32 in [0, 1], y (N,) int64, 10 classes.
@@ -197,7 +200,7 @@ def load_fashion_mnist(
     )  # fmt: skip
 
 
-def load_faces(val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0):
+def load_faces(*, val_fraction: float = 0.15, test_fraction: float = 0.2, seed: int = 0):
     """scikit-image's LFW subset: 100 faces and 100 non-faces, x (200, 1, 25, 25) float32.
 
     Classes ("non-face", "face") with labels 0 and 1. Splits are stratified.
@@ -239,11 +242,12 @@ def _random_patches(region: np.ndarray, n: int, p: int, rng) -> np.ndarray:
 
 
 def load_textures(
+    *,
     patch_size: int = 32,
     patches_per_class: int = 800,
-    seed: int = 0,
     val_fraction: float = 0.15,
     test_fraction: float = 0.2,
+    seed: int = 0,
 ):
     """Texture patches cut from scikit-image photographs: x (N, 1, P, P) float32 in [0, 1].
 
@@ -256,7 +260,7 @@ def load_textures(
     """
     _check_fractions("load_textures", val_fraction, test_fraction)
     if patches_per_class < 1:
-        raise ValueError(f"load_textures: expected patches_per_class >= 1, got {patches_per_class}")
+        raise ValueError(f"load_textures: patches_per_class must be >= 1, got {patches_per_class}")
     n_test = round(patches_per_class * test_fraction)
     n_val = round(patches_per_class * val_fraction)
     counts = (patches_per_class - n_val - n_test, n_val, n_test)
@@ -298,7 +302,7 @@ PHOTOS = (
 )  # fmt: skip
 
 
-def load_photo(name: str, gray: bool = False, size: tuple[int, int] | None = None):
+def load_photo(name: str, *, gray: bool = False, size: tuple[int, int] | None = None):
     """A photograph bundled with scikit-image, float32 in [0, 1].
 
     Returns (H, W) when ``gray`` or the photograph is grayscale, else (H, W, 3) (any alpha
@@ -373,12 +377,12 @@ class DeviceLoader:
                 f"DeviceLoader: x and y must have the same length, got {len(x)} and {len(y)}"
             )
         if int(batch_size) < 1:
-            raise ValueError(f"DeviceLoader: expected batch_size >= 1, got {batch_size}")
+            raise ValueError(f"DeviceLoader: batch_size must be >= 1, got {batch_size}")
         self.device = torch.device(device) if device is not None else best_device()
         self.x = to_tensor(x, self.device, torch.float32)
         self.y = to_tensor(y, self.device, torch.int64)
         if self.y.ndim != 1:
-            raise ValueError(f"DeviceLoader: expected y of shape (N,), got {tuple(self.y.shape)}")
+            raise ValueError(f"DeviceLoader: y must have shape (N,), got {tuple(self.y.shape)}")
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.drop_last = drop_last

@@ -31,6 +31,8 @@ import math
 
 import numpy as np
 
+from helpers import validation
+
 __all__ = [
     "calculate_gain",
     "fan_in_fan_out",
@@ -56,23 +58,6 @@ def _shape(shape, fn: str) -> tuple[int, ...]:
     if min(shape) < 1:
         raise ValueError(f"{fn}: every dimension of shape must be >= 1, got {shape!r}")
     return tuple(int(s) for s in shape)
-
-
-def _rng(rng, fn: str) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(
-            f"{fn}: rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
-
-
-def _gain(gain, fn: str) -> float:
-    if isinstance(gain, bool) or not isinstance(gain, int | float | np.integer | np.floating):
-        raise ValueError(f"{fn}: gain must be a number > 0, got {gain!r}")
-    if not gain > 0 or not math.isfinite(gain):
-        raise ValueError(f"{fn}: gain must be a finite number > 0, got {gain!r}")
-    return float(gain)
 
 
 def fan_in_fan_out(shape) -> tuple[int, int]:
@@ -124,33 +109,35 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
 def lecun_normal(shape, rng: np.random.Generator) -> np.ndarray:
     """N(0, 1 / fan_in): keeps the variance of a linear layer's output equal to its input's."""
     fan_in, _ = fan_in_fan_out(_shape(shape, "lecun_normal"))
-    return _normal(_rng(rng, "lecun_normal"), shape, math.sqrt(1.0 / fan_in))
+    return _normal(validation.rng(rng, "lecun_normal"), shape, math.sqrt(1.0 / fan_in))
 
 
 def xavier_normal(shape, rng: np.random.Generator, gain: float = 1.0) -> np.ndarray:
     """N(0, gain^2 * 2 / (fan_in + fan_out)), as ``torch.nn.init.xavier_normal_``."""
     fan_in, fan_out = fan_in_fan_out(_shape(shape, "xavier_normal"))
-    std = _gain(gain, "xavier_normal") * math.sqrt(2.0 / (fan_in + fan_out))
-    return _normal(_rng(rng, "xavier_normal"), shape, std)
+    gain = validation.number(gain, "gain", "xavier_normal", low=0.0, low_open=True)
+    std = gain * math.sqrt(2.0 / (fan_in + fan_out))
+    return _normal(validation.rng(rng, "xavier_normal"), shape, std)
 
 
 def xavier_uniform(shape, rng: np.random.Generator, gain: float = 1.0) -> np.ndarray:
     """U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)), as ``xavier_uniform_``."""
     fan_in, fan_out = fan_in_fan_out(_shape(shape, "xavier_uniform"))
-    bound = _gain(gain, "xavier_uniform") * math.sqrt(6.0 / (fan_in + fan_out))
-    return _uniform(_rng(rng, "xavier_uniform"), shape, bound)
+    gain = validation.number(gain, "gain", "xavier_uniform", low=0.0, low_open=True)
+    bound = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return _uniform(validation.rng(rng, "xavier_uniform"), shape, bound)
 
 
 def kaiming_normal(shape, rng: np.random.Generator) -> np.ndarray:
     """N(0, 2 / fan_in) (He; ReLU gain, fan-in mode), as ``kaiming_normal_`` with defaults."""
     fan_in, _ = fan_in_fan_out(_shape(shape, "kaiming_normal"))
-    return _normal(_rng(rng, "kaiming_normal"), shape, math.sqrt(2.0 / fan_in))
+    return _normal(validation.rng(rng, "kaiming_normal"), shape, math.sqrt(2.0 / fan_in))
 
 
 def kaiming_uniform(shape, rng: np.random.Generator) -> np.ndarray:
     """U(-a, a) with a = sqrt(6 / fan_in), as ``kaiming_uniform_(w, nonlinearity="relu")``."""
     fan_in, _ = fan_in_fan_out(_shape(shape, "kaiming_uniform"))
-    return _uniform(_rng(rng, "kaiming_uniform"), shape, math.sqrt(6.0 / fan_in))
+    return _uniform(validation.rng(rng, "kaiming_uniform"), shape, math.sqrt(6.0 / fan_in))
 
 
 def _normal(rng: np.random.Generator, shape, std: float) -> np.ndarray:

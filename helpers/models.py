@@ -118,14 +118,14 @@ class BasicBlock(nn.Module):
     "identity" takes every stride-th pixel and pads the new channels with zeros (no
     parameters, option A of the ResNet paper); "projection" is a strided 1x1 convolution
     followed by normalization (option B). Same shape: s(x) = x.
-    ``zero_init`` zeroes the branch's last scale (the last norm's weight, or the last
+    ``zero_init_residual`` zeroes the branch's last scale (the last norm's weight, or the last
     convolution when the branch ends in one), so each block starts as the identity.
     ``drop_path`` > 0 applies stochastic depth to the branch (residual blocks only).
     """
 
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1, *,
                  residual: bool = True, norm: str | None = "batch", shortcut: str = "identity",
-                 preact: bool = False, zero_init: bool = False, drop_path: float = 0.0,
+                 preact: bool = False, zero_init_residual: bool = False, drop_path: float = 0.0,
                  groups: int = 4):
         super().__init__()
         if shortcut not in SHORTCUTS:
@@ -148,7 +148,7 @@ class BasicBlock(nn.Module):
             if not preact:
                 layers.append(norm_layer(norm, out_channels, groups))
             self.projection = nn.Sequential(*layers)
-        if zero_init:
+        if zero_init_residual:
             last = self.conv2 if preact or isinstance(self.norm2, nn.Identity) else self.norm2
             nn.init.zeros_(last.weight)
 
@@ -208,7 +208,7 @@ class ResNet(nn.Module):
                 blocks.append(BasicBlock(
                     channels, width, stride=2 if stage > 0 and i == 0 else 1,
                     residual=residual, norm=norm, shortcut=shortcut, preact=preact,
-                    zero_init=zero_init_residual, groups=groups,
+                    zero_init_residual=zero_init_residual, groups=groups,
                     drop_path=drop_path * (index + 1) / total,  # linear rule (Huang et al.)
                 ))  # fmt: skip
                 channels = width
@@ -277,14 +277,16 @@ def plain_cnn(depth: int = 20, widths: Sequence[int] = (16, 32, 64), in_channels
 
 def small_cnn(in_channels: int = 1, num_classes: int = 10, widths: Sequence[int] = (16, 32),
               side: int = 8, *, hidden: int | None = None, dropout: float = 0.0,
-              batch_norm: bool = False) -> nn.Sequential:
+              norm: str | None = None, groups: int = 4) -> nn.Sequential:
     """The book's small CNN: 3x3 convolutions (same padding) with ReLU, one 2x2 max pool, a
     linear classifier. For the 8x8 digits with the defaults: conv 1->16, conv 16->32, pool,
     flatten 32*4*4, linear -> 10 (9,930 parameters).
 
     hidden: a hidden linear layer of that many ReLU units before the classifier, with
-    ``nn.Dropout(dropout)`` in front of each linear layer. batch_norm: a ``BatchNorm2d``
-    after each convolution (whose bias is then dropped). Input (N, in_channels, side, side),
+    ``nn.Dropout(dropout)`` in front of each linear layer. norm: None (the default) or a
+    normalization after each convolution, as in ``resnet(norm=...)``: "batch", "group"
+    (``groups`` groups), "layer" or "instance" (see ``norm_layer``); the convolution's bias is
+    then dropped, the norm's shift replacing it. Input (N, in_channels, side, side),
     output (N, num_classes) logits. An ``nn.Sequential``, so ``model[0]`` is the first conv.
     """
     widths = tuple(int(w) for w in widths)
@@ -296,11 +298,14 @@ def small_cnn(in_channels: int = 1, num_classes: int = 10, widths: Sequence[int]
         raise ValueError(f"small_cnn: dropout must be in [0, 1), got {dropout!r}")
     if dropout and hidden is None:
         raise ValueError("small_cnn: dropout needs a hidden layer (hidden=...)")
+    if norm not in (*NORMS, None):
+        raise ValueError(f"small_cnn: norm must be one of {NORMS} or None, got {norm!r}")
+    normed = norm not in (None, "none")
     layers, channels = [], in_channels
     for width in widths:
-        layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not batch_norm))
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(width))
+        layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=not normed))
+        if normed:
+            layers.append(norm_layer(norm, width, groups))
         layers.append(nn.ReLU())
         channels = width
     layers += [nn.MaxPool2d(2), nn.Flatten()]

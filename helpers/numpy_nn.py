@@ -9,12 +9,19 @@ Everything is vectorized: a convolution lays the windows of the input out as col
 ("im2col", with stride tricks) and multiplies them by the filters in one batched matrix
 multiply; pooling and the backward passes loop only over the KH x KW offsets of the kernel,
 each step a whole-array operation, never over pixels or examples.
+
+Forward/backward rule: every ``*_backward`` takes the upstream gradient ``dy`` first, then the
+forward's inputs, and recomputes what it needs from them (``conv2d_backward(dy, x, w, ...)``,
+``relu_backward(dy, x)``); a forward returns only its output. Recomputing costs one extra
+im2col at most and keeps every function free of hidden state.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+
+from helpers import validation
 
 __all__ = [
     "avg_pool2d",
@@ -35,27 +42,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _pair(value, name: str, fn: str, minimum: int) -> tuple[int, int]:
-    """An int or a pair of ints, each >= minimum, as a pair."""
-    pair = (value, value) if np.isscalar(value) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int | np.integer) for v in pair):
-        raise ValueError(f"{fn}: {name} must be an int or a pair of ints, got {value!r}")
-    if min(pair) < minimum:
-        raise ValueError(f"{fn}: {name} must be >= {minimum}, got {value!r}")
-    return int(pair[0]), int(pair[1])
-
-
-def _float_array(a, name: str, fn: str, ndim: int | tuple[int, ...]) -> np.ndarray:
-    a = np.asarray(a)
-    ndims = (ndim,) if isinstance(ndim, int) else ndim
-    if a.ndim not in ndims:
-        want = " or ".join(f"{d}-D" for d in ndims)
-        raise ValueError(f"{fn}: {name} must be {want}, got shape {a.shape}")
-    if not np.issubdtype(a.dtype, np.floating):
-        raise ValueError(f"{fn}: {name} must be a float32 or float64 array, got dtype {a.dtype}")
-    return a
 
 
 def _expect_shape(a: np.ndarray, shape: tuple[int, ...], name: str, fn: str) -> None:
@@ -83,7 +69,7 @@ def conv_output_size(n: int, f: int, padding: int = 0, stride: int = 1) -> int:
 
 def pad2d(x: np.ndarray, padding) -> np.ndarray:
     """Zero-pad the last two axes of x (N, C, H, W) -> (N, C, H + 2ph, W + 2pw)."""
-    ph, pw = _pair(padding, "padding", "pad2d", 0)
+    ph, pw = validation.int_pair(padding, "padding", "pad2d", low=0)
     if ph == 0 and pw == 0:
         return x
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -95,9 +81,9 @@ def sliding_windows(x: np.ndarray, kernel_size, stride=1) -> np.ndarray:
     Returns a read-only view of shape (N, C, H_out, W_out, KH, KW) with
     H_out = (H - KH) // SH + 1: ``windows[n, c, i, j]`` is ``x[n, c, i*SH:i*SH+KH, j*SW:j*SW+KW]``.
     """
-    x = _float_array(x, "x", "sliding_windows", 4)
-    kh, kw = _pair(kernel_size, "kernel_size", "sliding_windows", 1)
-    sh, sw = _pair(stride, "stride", "sliding_windows", 1)
+    x = validation.float_array(x, "x", "sliding_windows", 4)
+    kh, kw = validation.int_pair(kernel_size, "kernel_size", "sliding_windows", low=1)
+    sh, sw = validation.int_pair(stride, "stride", "sliding_windows", low=1)
     if kh > x.shape[2] or kw > x.shape[3]:
         raise ValueError(
             f"sliding_windows: kernel ({kh}, {kw}) is larger than the input's "
@@ -125,21 +111,21 @@ def _scatter_windows(cols: np.ndarray, out_shape, stride) -> np.ndarray:
 
 
 def _check_conv(x, w, b, stride, padding, fn):
-    x = _float_array(x, "x", fn, 4)
-    w = _float_array(w, "w", fn, 4)
+    x = validation.float_array(x, "x", fn, 4)
+    w = validation.float_array(w, "w", fn, 4)
     if x.shape[1] != w.shape[1]:
         raise ValueError(
             f"{fn}: x has {x.shape[1]} channels but w expects {w.shape[1]} "
             f"(x {x.shape}, w {w.shape})"
         )
     if b is not None:
-        b = _float_array(b, "b", fn, 1)
+        b = validation.float_array(b, "b", fn, 1)
         if b.shape != (w.shape[0],):
             raise ValueError(
                 f"{fn}: b must have shape ({w.shape[0]},), one bias per filter, got {b.shape}"
             )
-    sh, sw = _pair(stride, "stride", fn, 1)
-    ph, pw = _pair(padding, "padding", fn, 0)
+    sh, sw = validation.int_pair(stride, "stride", fn, low=1)
+    ph, pw = validation.int_pair(padding, "padding", fn, low=0)
     kh, kw = w.shape[2:]
     if kh > x.shape[2] + 2 * ph or kw > x.shape[3] + 2 * pw:
         raise ValueError(
@@ -189,7 +175,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
     db (F,): dy summed over examples and positions.
     """
     x, w, _, stride, padding = _check_conv(x, w, None, stride, padding, "conv2d_backward")
-    dy = _float_array(dy, "dy", "conv2d_backward", 4)
+    dy = validation.float_array(dy, "dy", "conv2d_backward", 4)
     dtype = np.result_type(dy, x, w)
     xp = pad2d(x.astype(dtype, copy=False), padding)
     n, c = x.shape[:2]
@@ -213,9 +199,9 @@ def conv2d_backward(dy, x, w, stride=1, padding=0):
 
 
 def _check_pool(x, kernel_size, stride, fn):
-    x = _float_array(x, "x", fn, 4)
-    kernel = _pair(kernel_size, "kernel_size", fn, 1)
-    stride = kernel if stride is None else _pair(stride, "stride", fn, 1)
+    x = validation.float_array(x, "x", fn, 4)
+    kernel = validation.int_pair(kernel_size, "kernel_size", fn, low=1)
+    stride = kernel if stride is None else validation.int_pair(stride, "stride", fn, low=1)
     if kernel[0] > x.shape[2] or kernel[1] > x.shape[3]:
         raise ValueError(
             f"{fn}: kernel {kernel} is larger than the input's (H, W) = {x.shape[2:]} "
@@ -239,7 +225,7 @@ def _offset_views(x_shape, kernel, stride):
 
 
 def _pool_dy(dy, x, kernel, stride, fn):
-    dy = _float_array(dy, "dy", fn, 4)
+    dy = validation.float_array(dy, "dy", fn, 4)
     views, (ho, wo) = _offset_views(x.shape, kernel, stride)
     _expect_shape(dy, (*x.shape[:2], ho, wo), "dy", fn)
     return dy, views
@@ -331,8 +317,8 @@ def linear(x, w, b=None) -> np.ndarray:
 
     x: (N, D_in), w: (D_out, D_in), b: (D_out,) or None. Returns (N, D_out).
     """
-    x = _float_array(x, "x", "linear", 2)
-    w = _float_array(w, "w", "linear", 2)
+    x = validation.float_array(x, "x", "linear", 2)
+    w = validation.float_array(w, "w", "linear", 2)
     if x.shape[1] != w.shape[1]:
         raise ValueError(
             f"linear: x has {x.shape[1]} features but w expects {w.shape[1]} "
@@ -340,7 +326,7 @@ def linear(x, w, b=None) -> np.ndarray:
         )
     y = x @ w.T
     if b is not None:
-        b = _float_array(b, "b", "linear", 1)
+        b = validation.float_array(b, "b", "linear", 1)
         _expect_shape(b, (w.shape[0],), "b", "linear")
         y = y + b
     return y
@@ -348,9 +334,9 @@ def linear(x, w, b=None) -> np.ndarray:
 
 def linear_backward(dy, x, w):
     """Gradients of linear: dy (N, D_out) -> (dx (N, D_in), dw (D_out, D_in), db (D_out,))."""
-    x = _float_array(x, "x", "linear_backward", 2)
-    w = _float_array(w, "w", "linear_backward", 2)
-    dy = _float_array(dy, "dy", "linear_backward", 2)
+    x = validation.float_array(x, "x", "linear_backward", 2)
+    w = validation.float_array(w, "w", "linear_backward", 2)
+    dy = validation.float_array(dy, "dy", "linear_backward", 2)
     if x.shape[1] != w.shape[1]:
         raise ValueError(
             f"linear_backward: x has {x.shape[1]} features but w expects {w.shape[1]} "
@@ -360,6 +346,19 @@ def linear_backward(dy, x, w):
     return dy @ w, dy.T @ x, dy.sum(axis=0)
 
 
+def log_softmax(logits) -> np.ndarray:
+    """log softmax over the last axis, in the dtype of ``logits`` (float32 stays float32).
+
+    logits: (..., K) float. Stable for logits of any size: the row maximum is subtracted
+    before exponentiating, so ``log_softmax([1000, 0])`` is ``[0, -1000]``, not NaN.
+    """
+    logits = validation.float_array(logits, "logits", "log_softmax")
+    if logits.ndim < 1 or logits.shape[-1] == 0:
+        raise ValueError(f"log_softmax: logits must be (..., K) with K >= 1, got {logits.shape}")
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
 def softmax_cross_entropy(logits, y):
     """Mean softmax cross-entropy and its gradient, as torch.nn.functional.cross_entropy.
 
@@ -367,7 +366,7 @@ def softmax_cross_entropy(logits, y):
     loss a Python float, dlogits (N, K) = (softmax(logits) - onehot(y)) / N. Stable for
     logits in the hundreds (the row maximum is subtracted before exponentiating).
     """
-    logits = _float_array(logits, "logits", "softmax_cross_entropy", 2)
+    logits = validation.float_array(logits, "logits", "softmax_cross_entropy", 2)
     y = np.asarray(y)
     if y.shape != (logits.shape[0],):
         raise ValueError(
@@ -381,8 +380,7 @@ def softmax_cross_entropy(logits, y):
         raise ValueError(
             f"softmax_cross_entropy: labels must lie in [0, {k}), got [{y.min()}, {y.max()}]"
         )
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = log_softmax(logits)
     rows = np.arange(n)
     loss = -log_probs[rows, y].mean()
     dlogits = np.exp(log_probs)

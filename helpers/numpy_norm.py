@@ -12,11 +12,17 @@ layer standardizes ``x`` over some axes, then applies a per-channel affine map
 Variances are biased (divide by the count) inside the normalization, as in PyTorch.
 float32 in gives float32 out and float64 gives float64. ``gamma`` and ``beta`` are (C,)
 arrays or None (no scale / no shift).
+
+Forward/backward rule of this module (and of ``numpy_nn``): a backward recomputes what it
+needs from the forward's inputs, ``batch_norm_backward(dy, x, gamma)``, so a forward returns
+only its output and no cache is passed around.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from helpers import validation
 
 __all__ = [
     "batch_norm",
@@ -56,12 +62,6 @@ def _check_channel_vector(a, channels: int, name: str, fn: str, *, optional: boo
     return a
 
 
-def _check_eps(eps, fn: str) -> float:
-    if not eps > 0:
-        raise ValueError(f"{fn}: eps must be > 0, got {eps!r}")
-    return float(eps)
-
-
 def _check_groups(num_groups, channels: int, fn: str) -> int:
     if isinstance(num_groups, bool) or not isinstance(num_groups, int | np.integer):
         raise ValueError(f"{fn}: num_groups must be an int, got {num_groups!r}")
@@ -98,13 +98,17 @@ def batch_norm(x, gamma, beta, running_mean, running_var, training: bool, moment
     ``new = (1 - momentum) * old + momentum * batch statistic``, the variance entering
     *unbiased* (times m / (m - 1), m = N * H * W values per channel).
     training=False: normalize with running_mean and running_var (required), left unchanged.
+
+    The order is the math's, gamma and beta first, then the running statistics.
+    ``torch.nn.functional.batch_norm`` takes them the other way round:
+    ``F.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)``.
     """
     fn = "batch_norm"
     x = _check_x(x, fn)
     channels = x.shape[1]
     gamma = _check_channel_vector(gamma, channels, "gamma", fn)
     beta = _check_channel_vector(beta, channels, "beta", fn)
-    eps = _check_eps(eps, fn)
+    eps = validation.number(eps, "eps", fn, low=0.0, low_open=True)
     if not 0 <= momentum <= 1:
         raise ValueError(f"{fn}: momentum must be in [0, 1], got {momentum!r}")
     for name, stat in (("running_mean", running_mean), ("running_var", running_var)):
@@ -157,7 +161,7 @@ def batch_norm_backward(dy, x, gamma, eps: float = 1e-5):
     if dy.shape != x.shape:
         raise ValueError(f"{fn}: dy must have the shape of x {x.shape}, got {dy.shape}")
     gamma = _check_channel_vector(gamma, x.shape[1], "gamma", fn)
-    eps = _check_eps(eps, fn)
+    eps = validation.number(eps, "eps", fn, low=0.0, low_open=True)
     axes = (0, *range(2, x.ndim))
     mean = x.mean(axis=axes, keepdims=True)
     inv_std = 1.0 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
@@ -193,7 +197,7 @@ def group_norm(x, num_groups: int, gamma, beta, eps: float = 1e-5) -> np.ndarray
     num_groups = _check_groups(num_groups, channels, fn)
     gamma = _check_channel_vector(gamma, channels, "gamma", fn)
     beta = _check_channel_vector(beta, channels, "beta", fn)
-    eps = _check_eps(eps, fn)
+    eps = validation.number(eps, "eps", fn, low=0.0, low_open=True)
     xg = _grouped(x, num_groups)
     x_hat = (xg - xg.mean(axis=2, keepdims=True)) / np.sqrt(xg.var(axis=2, keepdims=True) + eps)
     return _affine(x_hat.reshape(x.shape), gamma, beta).astype(x.dtype, copy=False)
@@ -214,7 +218,7 @@ def group_norm_backward(dy, x, num_groups: int, gamma, eps: float = 1e-5):
     channels = x.shape[1]
     num_groups = _check_groups(num_groups, channels, fn)
     gamma = _check_channel_vector(gamma, channels, "gamma", fn)
-    eps = _check_eps(eps, fn)
+    eps = validation.number(eps, "eps", fn, low=0.0, low_open=True)
     xg = _grouped(x, num_groups)
     inv_std = 1.0 / np.sqrt(xg.var(axis=2, keepdims=True) + eps)
     x_hat = (xg - xg.mean(axis=2, keepdims=True)) * inv_std

@@ -42,6 +42,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from helpers import validation
+
 __all__ = [
     "SGD",
     "Adagrad",
@@ -55,17 +57,6 @@ __all__ = [
     "clip_grad_norm",
     "clip_grad_value",
 ]
-
-
-def _number(value, name: str, fn: str, low: float = 0.0, below: float | None = None) -> float:
-    """A finite float >= low (and < below when given), else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{fn}: {name} must be a number, got {value!r}")
-    value = float(value)
-    interval = f"[{low:g}, {below:g})" if below is not None else f">= {low:g}"
-    if not math.isfinite(value) or value < low or (below is not None and value >= below):
-        raise ValueError(f"{fn}: {name} must be finite and in {interval}, got {value!r}")
-    return value
 
 
 class Optimizer:
@@ -103,7 +94,7 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value: float) -> None:
-        self._lr = _number(value, "lr", type(self).__name__)
+        self._lr = validation.number(value, "lr", type(self).__name__, low=0.0)
 
     def step(self, grads: Sequence[np.ndarray]) -> None:
         """Update every parameter in place from ``grads`` (one array per parameter, same shape)."""
@@ -137,9 +128,9 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.momentum = _number(momentum, "momentum", "SGD")
-        self.dampening = _number(dampening, "dampening", "SGD", low=-math.inf)
-        self.weight_decay = _number(weight_decay, "weight_decay", "SGD")
+        self.momentum = validation.number(momentum, "momentum", "SGD", low=0.0)
+        self.dampening = validation.number(dampening, "dampening", "SGD")
+        self.weight_decay = validation.number(weight_decay, "weight_decay", "SGD", low=0.0)
         if nesterov and (self.momentum <= 0 or self.dampening != 0):
             raise ValueError("SGD: nesterov=True requires momentum > 0 and dampening = 0, got "
                              f"momentum={momentum}, dampening={dampening}")
@@ -164,8 +155,8 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr: float = 0.01, eps: float = 1e-10, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.eps = _number(eps, "eps", "Adagrad")
-        self.weight_decay = _number(weight_decay, "weight_decay", "Adagrad")
+        self.eps = validation.number(eps, "eps", "Adagrad", low=0.0)
+        self.weight_decay = validation.number(weight_decay, "weight_decay", "Adagrad", low=0.0)
 
     def _update(self, i, p, g):
         if self.weight_decay != 0:
@@ -181,10 +172,10 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 0.01, alpha: float = 0.99, eps: float = 1e-8,
                  momentum: float = 0.0, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        self.alpha = _number(alpha, "alpha", "RMSprop")
-        self.eps = _number(eps, "eps", "RMSprop")
-        self.momentum = _number(momentum, "momentum", "RMSprop")
-        self.weight_decay = _number(weight_decay, "weight_decay", "RMSprop")
+        self.alpha = validation.number(alpha, "alpha", "RMSprop", low=0.0)
+        self.eps = validation.number(eps, "eps", "RMSprop", low=0.0)
+        self.momentum = validation.number(momentum, "momentum", "RMSprop", low=0.0)
+        self.weight_decay = validation.number(weight_decay, "weight_decay", "RMSprop", low=0.0)
 
     def _update(self, i, p, g):
         if self.weight_decay != 0:
@@ -212,10 +203,10 @@ class Adam(Optimizer):
         name = type(self).__name__
         if isinstance(betas, str) or not isinstance(betas, Sequence) or len(betas) != 2:
             raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = (_number(betas[0], "betas[0]", name, below=1.0),
-                      _number(betas[1], "betas[1]", name, below=1.0))
-        self.eps = _number(eps, "eps", name)
-        self.weight_decay = _number(weight_decay, "weight_decay", name)
+        self.betas = tuple(validation.number(b, f"betas[{i}]", name, low=0.0, high=1.0,
+                                             high_open=True) for i, b in enumerate(betas))
+        self.eps = validation.number(eps, "eps", name, low=0.0)
+        self.weight_decay = validation.number(weight_decay, "weight_decay", name, low=0.0)
 
     def _update(self, i, p, g):
         beta1, beta2 = self.betas
@@ -290,7 +281,7 @@ def clip_grad_value(grads: Sequence[np.ndarray], clip_value: float) -> list[np.n
     some entries are clipped and others are not.
     """
     grads = _arrays(grads, "clip_grad_value")
-    c = _number(clip_value, "clip_value", "clip_grad_value")
+    c = validation.number(clip_value, "clip_value", "clip_grad_value", low=0.0)
     return [np.clip(g, -c, c) for g in grads]
 
 
@@ -303,7 +294,7 @@ def clip_grad_norm(grads: Sequence[np.ndarray], max_norm: float) -> tuple[list[n
     ``torch.nn.utils.clip_grad_norm_`` no 1e-6 is added to the norm.
     """
     grads = _arrays(grads, "clip_grad_norm")
-    max_norm = _number(max_norm, "max_norm", "clip_grad_norm")
+    max_norm = validation.number(max_norm, "max_norm", "clip_grad_norm", low=0.0)
     norm = math.sqrt(sum(float(np.sum(g * g)) for g in grads))
     scale = max_norm / norm if norm > max_norm else 1.0
     return [g * scale for g in grads], norm
@@ -335,8 +326,8 @@ def adaptive_clip_grad(params: Sequence[np.ndarray], grads: Sequence[np.ndarray]
         if p.shape != g.shape:
             raise ValueError(f"{fn}: grads[{i}] has shape {g.shape} but params[{i}] has shape "
                              f"{p.shape}")
-    clip_factor = _number(clip_factor, "clip_factor", fn)
-    eps = _number(eps, "eps", fn)
+    clip_factor = validation.number(clip_factor, "clip_factor", fn, low=0.0)
+    eps = validation.number(eps, "eps", fn, low=0.0)
     out = []
     for p, g in zip(params, grads, strict=True):
         bound = clip_factor * np.maximum(_unit_norms(p), eps)
@@ -363,7 +354,10 @@ class IterateAverage:
             if p is not given or not np.issubdtype(p.dtype, np.floating):
                 raise ValueError(f"IterateAverage: params[{i}] must be a float NumPy array (read "
                                  f"after each step), got {np.asarray(given).dtype}")
-        self.beta = None if beta is None else _number(beta, "beta", "IterateAverage", below=1.0)
+        if beta is not None:
+            beta = validation.number(beta, "beta", "IterateAverage", low=0.0, high=1.0,
+                                     high_open=True)
+        self.beta = beta
         self.average = [np.array(p, dtype=np.float64) for p in self.params]
         self.count = 0
 

@@ -11,34 +11,38 @@ changes at test time. Every random function takes a ``numpy.random.Generator``.
   contiguous square blocks, with the seed rate solved so the dropped fraction is on target.
 - ``smooth_labels``, ``cross_entropy_soft``: label smoothing as a loss.
 - ``expected_calibration_error``: how far confidence is from accuracy.
+
+Forward/backward rule of this module: a random forward returns ``(y, mask)``, and its
+backward takes that mask back (``dropout_backward(dy, mask, p)``), so the same units are
+dropped in both passes; nothing else is cached. Outside training (or at rate 0) the mask is
+all ones, so the backward is the identity. Deterministic losses return ``(loss, dlogits)``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from helpers import validation
+from helpers.numpy_nn import log_softmax
 
-def _check_p(p, fn: str, name: str = "p") -> float:
-    if isinstance(p, bool) or not isinstance(p, int | float | np.floating | np.integer):
-        raise ValueError(f"{fn}: expected {name} a number in [0, 1), got {p!r}")
-    if not 0.0 <= float(p) < 1.0:
-        raise ValueError(f"{fn}: expected {name} in [0, 1) (the drop probability), got {p}")
-    return float(p)
+__all__ = [
+    "cross_entropy_soft",
+    "dropblock",
+    "dropblock_drop_fraction",
+    "dropblock_gamma",
+    "dropblock_mask",
+    "dropconnect_linear",
+    "dropout",
+    "dropout2d",
+    "dropout_backward",
+    "expected_calibration_error",
+    "smooth_labels",
+]
 
 
-def _check_rng(rng, fn: str) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise ValueError(f"{fn}: expected rng a numpy.random.Generator, got {type(rng).__name__}")
-    return rng
-
-
-def _float_array(x, fn: str, ndim: int | None = None) -> np.ndarray:
-    x = np.asarray(x)
-    if not np.issubdtype(x.dtype, np.floating):
-        x = x.astype(np.float64)
-    if ndim is not None and x.ndim != ndim:
-        raise ValueError(f"{fn}: expected x with {ndim} dimensions, got shape {x.shape}")
-    return x
+def _drop_probability(p, fn: str, name: str = "p") -> float:
+    return validation.number(p, name, fn, low=0.0, high=1.0, high_open=True,
+                             what="the drop probability")
 
 
 def dropout(x, p: float, training: bool = True, rng: np.random.Generator | None = None):
@@ -49,21 +53,30 @@ def dropout(x, p: float, training: bool = True, rng: np.random.Generator | None 
     When ``training`` is False or p == 0, y is a copy of x and the mask is all ones.
     p outside [0, 1) raises ValueError; ``rng`` is needed only when units can be dropped.
     """
-    p = _check_p(p, "dropout")
-    x = _float_array(x, "dropout")
+    p = _drop_probability(p, "dropout")
+    x = validation.float_array(x, "x", "dropout")
     if not training or p == 0.0:
         return x.copy(), np.ones_like(x)
-    rng = _check_rng(rng, "dropout")
+    rng = validation.rng(rng, "dropout")
     mask = (rng.random(x.shape) >= p).astype(x.dtype)
     return x * mask / (1.0 - p), mask
 
 
 def dropout_backward(dy, mask, p: float) -> np.ndarray:
-    """Gradient of ``dropout`` in training: dx = dy * mask / (1 - p); dy and mask of one shape."""
-    p = _check_p(p, "dropout_backward")
-    dy, mask = np.asarray(dy), np.asarray(mask)
-    if dy.shape != mask.shape:
-        raise ValueError(f"dropout_backward: dy has shape {dy.shape} but mask has {mask.shape}")
+    """Gradient of ``dropout`` and ``dropout2d`` in training: dx = dy * mask / (1 - p).
+
+    dy: any shape. mask: dy's shape (from ``dropout``) or (N, C, 1, ..., 1) for a dy of
+    shape (N, C, H, ...) (from ``dropout2d``: each channel's one value broadcasts over its
+    pixels). Returns dx, shaped like dy.
+    """
+    p = _drop_probability(p, "dropout_backward")
+    dy = validation.float_array(dy, "dy", "dropout_backward")
+    mask = np.asarray(mask)
+    per_channel = dy.shape[:2] + (1,) * (dy.ndim - 2)
+    if mask.shape not in (dy.shape, per_channel):
+        also = f" (dropout) or {per_channel} (dropout2d)" if dy.ndim > 2 else ""
+        raise ValueError(f"dropout_backward: mask must have dy's shape {dy.shape}{also}, "
+                         f"got {mask.shape}")
     return dy * mask / (1.0 - p)
 
 
@@ -71,13 +84,14 @@ def dropout2d(x, p: float, training: bool = True, rng: np.random.Generator | Non
     """Spatial dropout, as ``nn.Dropout2d``: whole channels are dropped.
 
     x: (N, C, H, W). Returns (y (N, C, H, W), mask (N, C, 1, 1)); a kept channel is scaled by
-    1/(1 - p). The identity (a copy, mask of ones) when not training or p == 0.
+    1/(1 - p). The identity (a copy, mask of ones) when not training or p == 0. The gradient
+    is ``dropout_backward(dy, mask, p)``, which broadcasts the mask over H and W.
     """
-    p = _check_p(p, "dropout2d")
-    x = _float_array(x, "dropout2d", ndim=4)
+    p = _drop_probability(p, "dropout2d")
+    x = validation.float_array(x, "x", "dropout2d", 4)
     if not training or p == 0.0:
         return x.copy(), np.ones(x.shape[:2] + (1, 1), x.dtype)
-    rng = _check_rng(rng, "dropout2d")
+    rng = validation.rng(rng, "dropout2d")
     mask = (rng.random(x.shape[:2] + (1, 1)) >= p).astype(x.dtype)
     return x * mask / (1.0 - p), mask
 
@@ -88,22 +102,24 @@ def dropconnect_linear(x, w, b, p: float, training: bool = True,
 
     x: (N, D_in), w: (D_out, D_in), b: (D_out,) or None. In training every example gets its own
     Bernoulli mask over the weights, mask: (N, D_out, D_in), kept weights scaled by 1/(1 - p),
-    and y[n] = (w * mask[n] / (1 - p)) @ x[n] + b. At test time (or p == 0) y = x @ w.T + b
-    (the mean network) and mask is None. Returns (y (N, D_out), mask).
+    and y[n] = (w * mask[n] / (1 - p)) @ x[n] + b. At test time (or p == 0) y = x @ w.T + b,
+    the expected pre-activation, and mask is all ones, as for ``dropout``. (Through a
+    nonlinearity that is not the average prediction of the sampled networks: Wan et al. use
+    moment matching at inference instead.) Returns (y (N, D_out), mask (N, D_out, D_in)).
     """
-    p = _check_p(p, "dropconnect_linear")
-    x = _float_array(x, "dropconnect_linear", ndim=2)
-    w = _float_array(w, "dropconnect_linear", ndim=2)
+    p = _drop_probability(p, "dropconnect_linear")
+    x = validation.float_array(x, "x", "dropconnect_linear", 2)
+    w = validation.float_array(w, "w", "dropconnect_linear", 2)
     if x.shape[1] != w.shape[1]:
         raise ValueError(f"dropconnect_linear: x has {x.shape[1]} features but w expects "
                          f"{w.shape[1]} (x {x.shape}, w {w.shape})")
     bias = np.zeros(w.shape[0]) if b is None else np.asarray(b, dtype=w.dtype)
     if bias.shape != (w.shape[0],):
-        raise ValueError(f"dropconnect_linear: expected b of shape ({w.shape[0]},), "
+        raise ValueError(f"dropconnect_linear: b must have shape ({w.shape[0]},), "
                          f"got {bias.shape}")
     if not training or p == 0.0:
-        return x @ w.T + bias, None
-    rng = _check_rng(rng, "dropconnect_linear")
+        return x @ w.T + bias, np.ones((x.shape[0],) + w.shape, w.dtype)
+    rng = validation.rng(rng, "dropconnect_linear")
     mask = (rng.random((x.shape[0],) + w.shape) >= p).astype(w.dtype)
     y = np.einsum("noi,ni->no", w * mask, x) / (1.0 - p) + bias
     return y, mask
@@ -111,7 +127,7 @@ def dropconnect_linear(x, w, b, p: float, training: bool = True,
 
 def _check_block(block_size, height: int, width: int, fn: str) -> int:
     if isinstance(block_size, bool) or not isinstance(block_size, int | np.integer):
-        raise ValueError(f"{fn}: expected block_size an int, got {block_size!r}")
+        raise ValueError(f"{fn}: block_size must be an int, got {block_size!r}")
     if not 1 <= block_size <= min(height, width):
         raise ValueError(f"{fn}: expected 1 <= block_size <= min(H, W) = {min(height, width)}, "
                          f"got {block_size} for a {height}x{width} map")
@@ -137,7 +153,7 @@ def dropblock_drop_fraction(gamma: float, block_size: int, height: int, width: i
     """
     block_size = _check_block(block_size, height, width, "dropblock_drop_fraction")
     if not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"dropblock_drop_fraction: expected gamma in [0, 1], got {gamma}")
+        raise ValueError(f"dropblock_drop_fraction: gamma must be in [0, 1], got {gamma}")
     counts = _seed_counts(block_size, height, width)
     return float(1.0 - np.mean((1.0 - gamma) ** counts))
 
@@ -151,7 +167,7 @@ def dropblock_gamma(drop_rate: float, block_size: int, height: int, width: int,
     and so drops a little less than ``drop_rate``. ``exact=True`` (default) solves
     ``dropblock_drop_fraction(gamma, ...) == drop_rate`` by bisection (to 1e-12).
     """
-    drop_rate = _check_p(drop_rate, "dropblock_gamma", "drop_rate")
+    drop_rate = _drop_probability(drop_rate, "dropblock_gamma", "drop_rate")
     block_size = _check_block(block_size, height, width, "dropblock_gamma")
     seeds = (height - block_size + 1) * (width - block_size + 1)
     if not exact:
@@ -178,13 +194,13 @@ def dropblock_mask(shape, drop_rate: float, block_size: int, rng: np.random.Gene
     if len(shape) != 4:
         raise ValueError(f"dropblock_mask: expected shape (N, C, H, W), got {tuple(shape)}")
     n, c, h, w = (int(s) for s in shape)
-    drop_rate = _check_p(drop_rate, "dropblock_mask", "drop_rate")
+    drop_rate = _drop_probability(drop_rate, "dropblock_mask", "drop_rate")
     block_size = _check_block(block_size, h, w, "dropblock_mask")
-    rng = _check_rng(rng, "dropblock_mask")
+    rng = validation.rng(rng, "dropblock_mask")
     if gamma is None:
         gamma = dropblock_gamma(drop_rate, block_size, h, w)
     elif not 0.0 <= gamma <= 1.0:
-        raise ValueError(f"dropblock_mask: expected gamma in [0, 1], got {gamma}")
+        raise ValueError(f"dropblock_mask: gamma must be in [0, 1], got {gamma}")
     seeds = (rng.random((n, c, h - block_size + 1, w - block_size + 1)) < gamma).astype(np.float64)
     pad = block_size - 1
     padded = np.pad(seeds, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
@@ -201,12 +217,12 @@ def dropblock(x, drop_rate: float, block_size: int, training: bool = True,
     fraction actually kept, not by 1/(1 - drop_rate). The identity (a copy, mask of ones)
     when not training or drop_rate == 0.
     """
-    drop_rate = _check_p(drop_rate, "dropblock", "drop_rate")
-    x = _float_array(x, "dropblock", ndim=4)
+    drop_rate = _drop_probability(drop_rate, "dropblock", "drop_rate")
+    x = validation.float_array(x, "x", "dropblock", 4)
     _check_block(block_size, x.shape[2], x.shape[3], "dropblock")
     if not training or drop_rate == 0.0:
         return x.copy(), np.ones_like(x)
-    rng = _check_rng(rng, "dropblock")
+    rng = validation.rng(rng, "dropblock")
     mask = dropblock_mask(x.shape, drop_rate, block_size, rng).astype(x.dtype)
     kept = mask.sum()
     return x * mask * (mask.size / max(kept, 1.0)), mask
@@ -218,7 +234,7 @@ def smooth_labels(y, num_classes: int, eps: float) -> np.ndarray:
     if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
         raise ValueError(f"smooth_labels: expected y (N,) of ints, got {y.dtype} {y.shape}")
     if not 0.0 <= eps <= 1.0:
-        raise ValueError(f"smooth_labels: expected eps in [0, 1], got {eps}")
+        raise ValueError(f"smooth_labels: eps must be in [0, 1], got {eps}")
     if y.size and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(f"smooth_labels: labels must lie in [0, {num_classes}), "
                          f"got range [{y.min()}, {y.max()}]")
@@ -230,16 +246,17 @@ def cross_entropy_soft(logits, targets):
 
     logits, targets: (N, K); each target row sums to 1. Returns (loss, dlogits (N, K)) with
     loss = -mean_n sum_k targets[n, k] log softmax(logits)[n, k] and
-    dlogits = (softmax(logits) - targets) / N.
+    dlogits = (softmax(logits) - targets) / N, in the dtype of logits (float32 stays
+    float32; the loss is summed in float64).
     """
-    logits, targets = np.asarray(logits, dtype=np.float64), np.asarray(targets, dtype=np.float64)
-    if logits.ndim != 2 or logits.shape != targets.shape:
-        raise ValueError(f"cross_entropy_soft: expected logits and targets of one shape (N, K), "
-                         f"got {logits.shape} and {targets.shape}")
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    logits = validation.float_array(logits, "logits", "cross_entropy_soft", 2)
+    targets = np.asarray(targets, dtype=logits.dtype)
+    if logits.shape != targets.shape:
+        raise ValueError(f"cross_entropy_soft: targets must have the shape of logits "
+                         f"{logits.shape} (N, K), got {targets.shape}")
+    log_probs = log_softmax(logits)
     n = logits.shape[0]
-    loss = -np.sum(targets * log_probs) / n
+    loss = -np.sum(targets * log_probs, dtype=np.float64) / n
     return float(loss), (np.exp(log_probs) - targets) / n
 
 
@@ -258,7 +275,7 @@ def expected_calibration_error(probs, y, n_bins: int = 10):
     if len(y) == 0:
         raise ValueError("expected_calibration_error: expected at least one prediction, got none")
     if not isinstance(n_bins, int) or n_bins < 1:
-        raise ValueError(f"expected_calibration_error: expected n_bins an int >= 1, got {n_bins!r}")
+        raise ValueError(f"expected_calibration_error: n_bins must be an int >= 1, got {n_bins!r}")
     confidence = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == y).astype(np.float64)
     bins = np.minimum((confidence * n_bins).astype(int), n_bins - 1)

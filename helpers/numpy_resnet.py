@@ -3,34 +3,42 @@
 The block is the post-activation basic block of He et al. (2016) with batch norm in training
 mode and an identity shortcut (input and output have the same shape):
 
-    z1 = conv(x, w1)        a1 = relu(bn(z1; g1, b1))
-    z2 = conv(a1, w2)       y  = relu(bn(z2; g2, b2) + x)
+    z1 = conv(x, w1)        a1 = relu(bn(z1; gamma1, beta1))
+    z2 = conv(a1, w2)       y  = relu(bn(z2; gamma2, beta2) + x)
 
 Both convolutions are 3x3 with padding 1 and stride 1 and have no bias (batch norm's shift
-replaces it). x: (N, C, H, W); w1, w2: (C, C, 3, 3); g1, b1, g2, b2: (C,). With
-``residual=False`` the "+ x" is left out (the plain block with the same layers).
+replaces it). x: (N, C, H, W); w1, w2: (C, C, 3, 3); gamma1, beta1, gamma2, beta2: (C,), the
+names ``numpy_norm.batch_norm`` uses. With ``residual=False`` the "+ x" is left out (the plain
+block with the same layers).
+
+Forward/backward rule of this module: the forward returns ``(y, cache)`` and the backward
+takes the cache, because the block's backward needs five intermediate arrays that would cost
+a second forward pass to recompute. (``numpy_nn`` and ``numpy_norm`` recompute from their
+inputs instead: a single layer's backward needs only its input.)
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from helpers import init
 from helpers import numpy_nn as nn
 from helpers.numpy_norm import batch_norm, batch_norm_backward
 
 __all__ = ["init_residual_block", "residual_block", "residual_block_backward"]
 
-PARAMS = ("w1", "g1", "b1", "w2", "g2", "b2")
+PARAMS = ("w1", "gamma1", "beta1", "w2", "gamma2", "beta2")
 
 
 def init_residual_block(channels: int, rng: np.random.Generator, dtype=np.float64) -> dict:
-    """He-initialized weights (std sqrt(2 / (9 C))), norm scales 1 and shifts 0, as a dict."""
-    if channels < 1:
-        raise ValueError(f"init_residual_block: channels must be >= 1, got {channels}")
-    std = np.sqrt(2.0 / (9 * channels))
-    params = {name: rng.standard_normal((channels, channels, 3, 3)) * std for name in ("w1", "w2")}
-    params |= {"g1": np.ones(channels), "g2": np.ones(channels)}
-    params |= {"b1": np.zeros(channels), "b2": np.zeros(channels)}
+    """He-initialized weights (``init.kaiming_normal``: std sqrt(2 / (9 C))), batch-norm scales
+    gamma 1 and shifts beta 0, as a dict with the keys of ``PARAMS``."""
+    if isinstance(channels, bool) or not isinstance(channels, int | np.integer) or channels < 1:
+        raise ValueError(f"init_residual_block: channels must be an int >= 1, got {channels!r}")
+    shape = (channels, channels, 3, 3)
+    params = {name: init.kaiming_normal(shape, rng) for name in ("w1", "w2")}
+    params |= {"gamma1": np.ones(channels), "gamma2": np.ones(channels)}
+    params |= {"beta1": np.zeros(channels), "beta2": np.zeros(channels)}
     return {k: v.astype(dtype) for k, v in params.items()}
 
 
@@ -56,10 +64,10 @@ def residual_block(x, params: dict, residual: bool = True):
     x = _check(x, params, "residual_block")
     p = params
     z1 = nn.conv2d(x, p["w1"], padding=1)
-    n1 = batch_norm(z1, p["g1"], p["b1"], None, None, training=True)
+    n1 = batch_norm(z1, p["gamma1"], p["beta1"], None, None, training=True)
     a1 = nn.relu(n1)
     z2 = nn.conv2d(a1, p["w2"], padding=1)
-    n2 = batch_norm(z2, p["g2"], p["b2"], None, None, training=True)
+    n2 = batch_norm(z2, p["gamma2"], p["beta2"], None, None, training=True)
     s = n2 + x if residual else n2
     y = nn.relu(s)
     return y, (x, z1, n1, a1, z2, s, p, residual)
@@ -73,12 +81,13 @@ def residual_block_backward(dy, cache):
     """
     x, z1, n1, a1, z2, s, p, residual = cache
     ds = nn.relu_backward(dy, s)
-    dz2, dg2, db2 = batch_norm_backward(ds, z2, p["g2"])
+    dz2, dgamma2, dbeta2 = batch_norm_backward(ds, z2, p["gamma2"])
     da1, dw2, _ = nn.conv2d_backward(dz2, a1, p["w2"], padding=1)
     dn1 = nn.relu_backward(da1, n1)
-    dz1, dg1, db1 = batch_norm_backward(dn1, z1, p["g1"])
+    dz1, dgamma1, dbeta1 = batch_norm_backward(dn1, z1, p["gamma1"])
     dx, dw1, _ = nn.conv2d_backward(dz1, x, p["w1"], padding=1)
     if residual:
         dx = dx + ds
-    grads = {"w1": dw1, "g1": dg1, "b1": db1, "w2": dw2, "g2": dg2, "b2": db2}
+    grads = {"w1": dw1, "gamma1": dgamma1, "beta1": dbeta1,
+             "w2": dw2, "gamma2": dgamma2, "beta2": dbeta2}
     return dx, grads

@@ -97,10 +97,10 @@ def _as_images(images, caller: str) -> np.ndarray:
     elif x.ndim == 4 and x.shape[3] in (1, 3):
         x = x[..., 0] if x.shape[3] == 1 else x
     elif x.ndim != 3:
-        raise ValueError(f"{caller}: expected images of shape (N, H, W), (N, 1, H, W), "
+        raise ValueError(f"{caller}: images must have shape (N, H, W), (N, 1, H, W), "
                          f"(N, 3, H, W) or (N, H, W, 3), got {x.shape}")
     if x.shape[0] == 0:
-        raise ValueError(f"{caller}: expected at least one image, got shape {x.shape}")
+        raise ValueError(f"{caller}: images must hold at least one image, got shape {x.shape}")
     return x
 
 
@@ -146,7 +146,7 @@ def filter_grid(weights, ncols: int = 8, title: str | None = None) -> Figure:
     """
     w = _to_numpy(weights)
     if w.ndim != 4 or w.shape[0] == 0:
-        raise ValueError(f"filter_grid: expected weights of shape (F, C, KH, KW), got {w.shape}")
+        raise ValueError(f"filter_grid: weights must have shape (F, C, KH, KW), got {w.shape}")
     fig, axes = _grid(w.shape[0], ncols, 0.9, title, has_titles=False)
     if w.shape[1] == 3:
         for ax, f in zip(axes, w, strict=True):
@@ -169,7 +169,7 @@ def feature_map_grid(maps, ncols: int = 8, title: str | None = None,
     if m.ndim == 4 and m.shape[0] == 1:
         m = m[0]
     if m.ndim != 3 or m.shape[0] == 0:
-        raise ValueError(f"feature_map_grid: expected maps of shape (C, H, W) or (1, C, H, W), "
+        raise ValueError(f"feature_map_grid: maps must have shape (C, H, W) or (1, C, H, W), "
                          f"got {m.shape}")
     if max_maps < 1:
         raise ValueError(f"feature_map_grid: max_maps must be >= 1, got {max_maps}")
@@ -234,7 +234,7 @@ def plot_lines(x, ys: Mapping[str, Sequence[float]], xlabel: str, ylabel: str,
     """
     x = _to_numpy(x)
     if x.ndim != 1:
-        raise ValueError(f"plot_lines: expected x of shape (P,), got {x.shape}")
+        raise ValueError(f"plot_lines: x must have shape (P,), got {x.shape}")
     if not ys:
         raise ValueError("plot_lines: expected at least one curve in ys, got none")
     fig, ax = subplots()

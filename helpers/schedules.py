@@ -28,6 +28,8 @@ import math
 
 import numpy as np
 
+from helpers import validation
+
 __all__ = [
     "cosine_annealing_lr",
     "cosine_warm_restarts_lr",
@@ -52,17 +54,6 @@ def _count(value, name: str, fn: str) -> int:
     return int(value)
 
 
-def _positive(value, name: str, fn: str, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ValueError(f"{fn}: {name} must be a number, got {value!r}")
-    value = float(value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        want = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{fn}: {name} must be finite and {want}, got {value!r}")
-    return value
-
-
 def _cosine(base_lr: float, eta_min: float, t: int, period: int) -> float:
     return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * t / period)) / 2
 
@@ -70,25 +61,25 @@ def _cosine(base_lr: float, eta_min: float, t: int, period: int) -> float:
 def step_lr(t: int, base_lr: float, step_size: int, gamma: float = 0.1) -> float:
     """StepLR: multiply by ``gamma`` every ``step_size`` steps."""
     t = _step(t, "step_lr")
-    base_lr = _positive(base_lr, "base_lr", "step_lr", allow_zero=True)
+    base_lr = validation.number(base_lr, "base_lr", "step_lr", low=0.0)
     step_size = _count(step_size, "step_size", "step_lr")
-    gamma = _positive(gamma, "gamma", "step_lr", allow_zero=True)
+    gamma = validation.number(gamma, "gamma", "step_lr", low=0.0)
     return base_lr * gamma ** (t // step_size)
 
 
 def exponential_lr(t: int, base_lr: float, gamma: float) -> float:
     """ExponentialLR: multiply by ``gamma`` every step."""
     t = _step(t, "exponential_lr")
-    base_lr = _positive(base_lr, "base_lr", "exponential_lr", allow_zero=True)
-    return base_lr * _positive(gamma, "gamma", "exponential_lr", allow_zero=True) ** t
+    base_lr = validation.number(base_lr, "base_lr", "exponential_lr", low=0.0)
+    return base_lr * validation.number(gamma, "gamma", "exponential_lr", low=0.0) ** t
 
 
 def polynomial_lr(t: int, base_lr: float, total_iters: int, power: float = 1.0) -> float:
     """PolynomialLR: base * (1 - t / total_iters)^power, and 0 from ``total_iters`` on."""
     t = _step(t, "polynomial_lr")
-    base_lr = _positive(base_lr, "base_lr", "polynomial_lr", allow_zero=True)
+    base_lr = validation.number(base_lr, "base_lr", "polynomial_lr", low=0.0)
     total_iters = _count(total_iters, "total_iters", "polynomial_lr")
-    power = _positive(power, "power", "polynomial_lr", allow_zero=True)
+    power = validation.number(power, "power", "polynomial_lr", low=0.0)
     return base_lr * (1.0 - min(t, total_iters) / total_iters) ** power
 
 
@@ -98,9 +89,9 @@ def cosine_annealing_lr(t: int, base_lr: float, T_max: int, eta_min: float = 0.0
     Past ``T_max`` the same cosine rises again, as PyTorch's scheduler does.
     """
     t = _step(t, "cosine_annealing_lr")
-    base_lr = _positive(base_lr, "base_lr", "cosine_annealing_lr", allow_zero=True)
+    base_lr = validation.number(base_lr, "base_lr", "cosine_annealing_lr", low=0.0)
     T_max = _count(T_max, "T_max", "cosine_annealing_lr")
-    eta_min = _positive(eta_min, "eta_min", "cosine_annealing_lr", allow_zero=True)
+    eta_min = validation.number(eta_min, "eta_min", "cosine_annealing_lr", low=0.0)
     return _cosine(base_lr, eta_min, t, T_max)
 
 
@@ -112,9 +103,9 @@ def linear_warmup_lr(t: int, base_lr: float, warmup_steps: int, start_factor: fl
     """
     fn = "linear_warmup_lr"
     t = _step(t, fn)
-    base_lr = _positive(base_lr, "base_lr", fn, allow_zero=True)
+    base_lr = validation.number(base_lr, "base_lr", fn, low=0.0)
     warmup_steps = _count(warmup_steps, "warmup_steps", fn)
-    start_factor = _positive(start_factor, "start_factor", fn)
+    start_factor = validation.number(start_factor, "start_factor", fn, low=0.0, low_open=True)
     if start_factor > 1:
         raise ValueError(f"{fn}: start_factor must be in (0, 1], got {start_factor!r}")
     return base_lr * (start_factor + (1 - start_factor) * min(t, warmup_steps) / warmup_steps)
@@ -136,11 +127,11 @@ def warmup_lr(t: int, base_lr: float, warmup_steps: int, shape: str = "linear",
     """
     fn = "warmup_lr"
     t = _step(t, fn)
-    base_lr = _positive(base_lr, "base_lr", fn, allow_zero=True)
+    base_lr = validation.number(base_lr, "base_lr", fn, low=0.0)
     warmup_steps = _count(warmup_steps, "warmup_steps", fn)
     if shape not in WARMUP_SHAPES:
         raise ValueError(f"{fn}: shape must be one of {WARMUP_SHAPES}, got {shape!r}")
-    power = _positive(power, "power", fn)
+    power = validation.number(power, "power", fn, low=0.0, low_open=True)
     u = min((t + 1) / warmup_steps, 1.0)
     if shape == "linear":
         w = u
@@ -161,10 +152,10 @@ def cosine_warm_restarts_lr(t: int, base_lr: float, T_0: int, T_mult: int = 1,
     """
     fn = "cosine_warm_restarts_lr"
     t = _step(t, fn)
-    base_lr = _positive(base_lr, "base_lr", fn, allow_zero=True)
+    base_lr = validation.number(base_lr, "base_lr", fn, low=0.0)
     period = _count(T_0, "T_0", fn)
     T_mult = _count(T_mult, "T_mult", fn)
-    eta_min = _positive(eta_min, "eta_min", fn, allow_zero=True)
+    eta_min = validation.number(eta_min, "eta_min", fn, low=0.0)
     if T_mult == 1:
         t = t % period
     else:  # one iteration per restart: logarithmically many
@@ -183,7 +174,7 @@ def one_cycle_lr(t: int, max_lr: float, total_steps: int, pct_start: float = 0.3
     """
     fn = "one_cycle_lr"
     t = _step(t, fn)
-    max_lr = _positive(max_lr, "max_lr", fn, allow_zero=True)
+    max_lr = validation.number(max_lr, "max_lr", fn, low=0.0)
     total_steps = _count(total_steps, "total_steps", fn)
     if t >= total_steps:
         raise ValueError(f"{fn}: t must be < total_steps = {total_steps}, got {t}")
@@ -191,8 +182,9 @@ def one_cycle_lr(t: int, max_lr: float, total_steps: int, pct_start: float = 0.3
         raise ValueError(f"{fn}: pct_start must be a number in [0, 1], got {pct_start!r}")
     if not 0 <= pct_start <= 1:
         raise ValueError(f"{fn}: pct_start must be a number in [0, 1], got {pct_start!r}")
-    initial = max_lr / _positive(div_factor, "div_factor", fn)
-    final = initial / _positive(final_div_factor, "final_div_factor", fn)
+    initial = max_lr / validation.number(div_factor, "div_factor", fn, low=0.0, low_open=True)
+    final = initial / validation.number(final_div_factor, "final_div_factor", fn,
+                                        low=0.0, low_open=True)
     peak = float(pct_start * total_steps) - 1
     if not 0 < peak < total_steps - 1:
         raise ValueError(f"{fn}: the peak step pct_start * total_steps - 1 = {peak:g} must lie "

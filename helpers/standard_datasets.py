@@ -58,7 +58,7 @@ def _missing_message(where, root, missing, url, alternatives="") -> str:
 
 def _check_val_fraction(where: str, val_fraction: float) -> None:
     if not 0 <= val_fraction < 1:
-        raise ValueError(f"{where}: expected val_fraction in [0, 1), got {val_fraction}")
+        raise ValueError(f"{where}: val_fraction must be in [0, 1), got {val_fraction}")
 
 
 def _load_idx_dataset(
@@ -94,7 +94,7 @@ def _load_idx_dataset(
             )
         if labels.size and not (0 <= labels.min() and labels.max() < len(classes)):
             raise ValueError(
-                f"{where}: expected labels in 0..{len(classes) - 1} in {label_file.name}, "
+                f"{where}: labels must be in 0..{len(classes) - 1} in {label_file.name}, "
                 f"found {labels.min()}..{labels.max()}"
             )
         splits[part] = (images, labels)
@@ -114,7 +114,8 @@ def _make_splits(name, train, test, classes, val_fraction, seed) -> DataSplits:
     )
 
 
-def load_mnist(root, download: bool = False, val_fraction: float = 0.1, seed: int = 0):
+def load_mnist(root, *, val_fraction: float = 0.1, seed: int = 0,
+               download: bool = False):
     """MNIST digits from the IDX files in ``root``: x (N, 1, 28, 28) float32 in [0, 1].
 
     60,000 training images (val_fraction of them, stratified, become val) and 10,000 test.
@@ -174,13 +175,14 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     if labels.size and not (0 <= labels.min() and labels.max() < 10):
         raise ValueError(
-            f"load_cifar10: expected labels in 0..9 in {path}, found "
+            f"load_cifar10: labels must be in 0..9 in {path}, found "
             f"{labels.min()}..{labels.max()}; {fresh_copy_hint(path)}"
         )
     return data.astype(np.uint8).reshape(-1, 3, 32, 32), labels.astype(np.int64)
 
 
-def load_cifar10(root, download: bool = False, val_fraction: float = 0.1, seed: int = 0):
+def load_cifar10(root, *, val_fraction: float = 0.1, seed: int = 0,
+                 download: bool = False):
     """CIFAR-10 from ``root``: x (N, 3, 32, 32) float32 in [0, 1] (channels R, G, B).
 
     Reads ``root/cifar-10-batches-py/``; if only ``root/cifar-10-python.tar.gz`` is there,

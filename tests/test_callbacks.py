@@ -98,9 +98,9 @@ def test_missing_validation_metric_raises():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"monitor": "val_error"}, "monitor must be one of"),
-    ({"patience": 0}, "patience an int >= 1"),
-    ({"patience": 2.5}, "patience an int >= 1"),
-    ({"min_delta": -0.1}, "min_delta >= 0"),
+    ({"patience": 0}, r"patience must be an int >= 1"),
+    ({"patience": 2.5}, r"patience must be an int >= 1"),
+    ({"min_delta": -0.1}, r"min_delta must be >= 0"),
     ({"mode": "up"}, "mode must be"),
 ])
 def test_bad_arguments(kwargs, message):
@@ -229,7 +229,7 @@ def test_average_keeps_the_models_device_and_a_float32_or_wider_dtype():
 
 def test_ema_errors():
     for decay in [1.0, -0.1, True, "0.9"]:
-        with pytest.raises(ValueError, match="0 <= decay < 1"):
+        with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
             WeightEMA(decay=decay)
     with pytest.raises(ValueError, match="torch.optim.Optimizer"):
         WeightEMA(optimizer=torch.nn.Linear(1, 1))

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import stub
 
-from helpers import checks
+from helpers import checks, numpy_optim
 from helpers import numpy_regularization as reg
 
 
@@ -21,12 +21,16 @@ def test_check_dropout(capsys):
 
 
 
-def adamw(theta, grad, m, v, t, lr, beta1, beta2, eps, weight_decay, decoupled=True):
+def adamw(theta, grad, m, v, t, lr, betas, eps, weight_decay, decoupled=True, corrected=True):
+    beta1, beta2 = betas
     if not decoupled:
         grad = grad + weight_decay * theta
     m = beta1 * m + (1 - beta1) * grad
     v = beta2 * v + (1 - beta2) * grad**2
-    update = (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    if corrected:
+        update = (m / (1 - beta1**t)) / (np.sqrt(v / (1 - beta2**t)) + eps)
+    else:
+        update = m / (np.sqrt(v) + eps)
     decay = weight_decay * theta if decoupled else 0.0
     return theta - lr * (update + decay), m, v
 
@@ -39,6 +43,21 @@ def test_check_adamw_step(capsys):
         checks.check_adamw_step(stub)
     with pytest.raises(AssertionError, match="AdamW"):  # Adam with an L2 term instead
         checks.check_adamw_step(lambda *a: adamw(*a, decoupled=False))
+    with pytest.raises(AssertionError, match="AdamW"):  # no bias correction
+        checks.check_adamw_step(lambda *a: adamw(*a, corrected=False))
+
+
+def test_check_adamw_step_refuses_the_helper_and_restores_it():
+    original = numpy_optim.AdamW
+
+    def shortcut(p, g, m, v, t, lr, betas, eps, weight_decay):
+        p = p.copy()
+        numpy_optim.AdamW([p], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay).step([g])
+        return p, m, v
+
+    with pytest.raises(AssertionError, match="write it yourself"):
+        checks.check_adamw_step(shortcut)
+    assert numpy_optim.AdamW is original
 
 
 

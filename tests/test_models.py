@@ -99,7 +99,7 @@ def test_identity_shortcut_subsamples_and_pads_with_zeros():
 @pytest.mark.parametrize("preact", [False, True])
 def test_zero_init_makes_each_block_start_as_the_identity(preact):
     torch.manual_seed(0)
-    block = models.BasicBlock(4, 4, zero_init=True, preact=preact)
+    block = models.BasicBlock(4, 4, zero_init_residual=True, preact=preact)
     x = torch.randn(3, 4, 5, 5)
     expected = x if preact else torch.relu(x)
     assert torch.allclose(block(x), expected)
@@ -198,8 +198,11 @@ def test_small_cnn_shapes_parameters_and_options():
     net = models.small_cnn()
     assert net(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     assert models.count_parameters(net) == 9930
-    bn = models.small_cnn(batch_norm=True)
+    bn = models.small_cnn(norm="batch")
     assert isinstance(bn[1], nn.BatchNorm2d) and bn[0].bias is None
+    gn = models.small_cnn(norm="group", groups=8)
+    assert isinstance(gn[1], nn.GroupNorm) and gn[1].num_groups == 8 and gn[0].bias is None
+    assert models.small_cnn(norm="none")[0].bias is not None
     drop = models.small_cnn(hidden=64, dropout=0.5)
     assert sum(isinstance(m, nn.Dropout) for m in drop) == 2
     assert models.small_cnn(3, 6, (8,), side=32)(torch.zeros(1, 3, 32, 32)).shape == (1, 6)
@@ -218,6 +221,7 @@ def test_small_cnn_draws_the_same_weights_as_the_layers_written_out():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"widths": ()}, "non-empty"),
+    ({"norm": "batchnorm"}, "norm must be one of"),
     ({"side": 7}, "even number"),
     ({"hidden": 8, "dropout": 1.0}, "dropout must be in"),
     ({"dropout": 0.5}, "needs a hidden layer"),

@@ -93,6 +93,19 @@ def test_max_pool_ties_go_to_the_first_maximum_like_torch():
     assert np.array_equal(nn.max_pool2d_backward(dy, x, 2), xt.grad.numpy())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_log_softmax_matches_torch_keeps_dtype_and_is_stable(dtype):
+    rng = np.random.default_rng(0)
+    logits = (rng.standard_normal((3, 4, 7)) * 50).astype(dtype)
+    logits[0, 0] = [1000, -1000, 0, 0, 0, 0, 0]
+    ours = nn.log_softmax(logits)
+    assert ours.dtype == dtype and np.all(np.isfinite(ours))
+    ref = torch.log_softmax(torch.from_numpy(logits.astype(np.float64)), dim=-1).numpy()
+    np.testing.assert_allclose(ours, ref, atol=1e-4 if dtype == np.float32 else 1e-12)
+    with pytest.raises(ValueError, match="log_softmax: logits must be"):
+        nn.log_softmax(np.zeros((2, 0)))
+
+
 def test_softmax_cross_entropy_matches_torch_and_is_stable():
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((7, 5)) * 300  # logits in the hundreds

@@ -55,16 +55,16 @@ def test_dropout_backward_and_gradient():
 
 @pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, "a", True])
 def test_dropout_rejects_bad_p(p):
-    with pytest.raises(ValueError, match=r"dropout: expected p"):
+    with pytest.raises(ValueError, match=r"dropout: p must be"):
         reg.dropout(np.ones(3), p, True, np.random.default_rng(0))
 
 
 def test_dropout_errors():
     with pytest.raises(ValueError, match="numpy.random.Generator"):
         reg.dropout(np.ones(3), 0.5, True, 0)
-    with pytest.raises(ValueError, match="dy has shape"):
+    with pytest.raises(ValueError, match=r"mask must have dy's shape \(3,\), got \(4,\)"):
         reg.dropout_backward(np.ones(3), np.ones(4), 0.5)
-    with pytest.raises(ValueError, match="dropout_backward: expected p"):
+    with pytest.raises(ValueError, match="dropout_backward: p must be"):
         reg.dropout_backward(np.ones(3), np.ones(3), 1.0)
 
 
@@ -81,17 +81,53 @@ def test_dropout2d_matches_torch_semantics():
         assert np.all(zero | scaled)
         assert abs(zero.mean() - 0.25) < 0.04
     np.testing.assert_array_equal(reg.dropout2d(x, 0.25, False)[0], x)
-    with pytest.raises(ValueError, match="4 dimensions"):
+    with pytest.raises(ValueError, match=r"x must be 4\-D"):
         reg.dropout2d(np.ones((2, 3)), 0.5, True, rng)
-    with pytest.raises(ValueError, match="dropout2d: expected p"):
+    with pytest.raises(ValueError, match="dropout2d: p must be"):
         reg.dropout2d(x, 1.0, True, rng)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout2d_backward_matches_autograd(dtype):
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 6, 3, 5)).astype(dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    y, mask = reg.dropout2d(x, 0.4, True, rng)
+    dx = reg.dropout_backward(dy, mask, 0.4)
+    xt = torch.from_numpy(x).requires_grad_()
+    yt = xt * torch.from_numpy(mask) / (1 - 0.4)  # the same channel mask, broadcast over H, W
+    yt.backward(torch.from_numpy(dy))
+    np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(dx, xt.grad.numpy(), rtol=1e-6)
+    assert dx.dtype == dtype and dx.shape == x.shape
+    _, ones = reg.dropout2d(x, 0.4, False)
+    np.testing.assert_array_equal(reg.dropout_backward(dy, ones, 0.4), dy / 0.6)
+    with pytest.raises(ValueError, match=r"mask must have dy's shape \(4, 6, 3, 5\)"):
+        reg.dropout_backward(dy, np.ones((4, 1, 1, 1)), 0.4)
+
+
+def test_cross_entropy_soft_keeps_float32_and_is_stable():
+    logits = np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]], dtype=np.float32)
+    targets = np.array([[0.9, 0.05, 0.05], [1 / 3, 1 / 3, 1 / 3]])
+    loss, grad = reg.cross_entropy_soft(logits, targets)
+    assert grad.dtype == np.float32 and np.isfinite(loss) and np.all(np.isfinite(grad))
+    ref = F.cross_entropy(torch.from_numpy(logits.astype(np.float64)), torch.from_numpy(targets))
+    assert abs(loss - ref.item()) < 1e-4 * ref.item()
+    with pytest.raises(ValueError, match="logits must be a float32 or float64 array"):
+        reg.cross_entropy_soft(np.ones((2, 3), dtype=int), np.ones((2, 3)) / 3)
+
+
+def test_module_lists_its_public_names():
+    public = {n for n in vars(reg) if not n.startswith("_") and callable(getattr(reg, n))
+              and getattr(getattr(reg, n), "__module__", "") == reg.__name__}
+    assert set(reg.__all__) == public
 
 
 def test_dropconnect_is_unbiased_and_exact_at_test_time():
     rng = np.random.default_rng(4)
     x, w, b = rng.standard_normal((3, 6)), rng.standard_normal((4, 6)), rng.standard_normal(4)
     y_test, mask = reg.dropconnect_linear(x, w, b, 0.5, False)
-    assert mask is None
+    assert mask.shape == (3, 4, 6) and np.all(mask == 1)  # all kept, as dropout's test mask
     np.testing.assert_allclose(y_test, x @ w.T + b)
     samples = np.mean([reg.dropconnect_linear(x, w, b, 0.5, True, rng)[0] for _ in range(4000)], 0)
     assert np.max(np.abs(samples - y_test)) < 0.15
@@ -104,11 +140,11 @@ def test_dropconnect_errors():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match="x has 5 features but w expects 6"):
         reg.dropconnect_linear(np.ones((2, 5)), np.ones((3, 6)), None, 0.5, True, rng)
-    with pytest.raises(ValueError, match=r"expected b of shape \(3,\)"):
+    with pytest.raises(ValueError, match=r"b must have shape \(3,\)"):
         reg.dropconnect_linear(np.ones((2, 6)), np.ones((3, 6)), np.ones(2), 0.5, True, rng)
-    with pytest.raises(ValueError, match="2 dimensions"):
+    with pytest.raises(ValueError, match=r"x must be 2\-D"):
         reg.dropconnect_linear(np.ones(6), np.ones((3, 6)), None, 0.5, True, rng)
-    with pytest.raises(ValueError, match="expected p"):
+    with pytest.raises(ValueError, match="p must be a finite number in"):
         reg.dropconnect_linear(np.ones((2, 6)), np.ones((3, 6)), None, -1, True, rng)
 
 
@@ -172,19 +208,19 @@ def test_dropblock_errors():
     rng = np.random.default_rng(0)
     with pytest.raises(ValueError, match=r"1 <= block_size <= min\(H, W\) = 4"):
         reg.dropblock(np.ones((1, 1, 4, 6)), 0.1, 5, True, rng)
-    with pytest.raises(ValueError, match="block_size an int"):
+    with pytest.raises(ValueError, match=r"block_size must be an int"):
         reg.dropblock_gamma(0.1, 2.5, 8, 8)
     with pytest.raises(ValueError, match="drop_rate"):
         reg.dropblock_gamma(1.0, 3, 8, 8)
-    with pytest.raises(ValueError, match="gamma in"):
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\]"):
         reg.dropblock_drop_fraction(1.5, 3, 8, 8)
     with pytest.raises(ValueError, match=r"shape \(N, C, H, W\)"):
         reg.dropblock_mask((3, 8, 8), 0.1, 3, rng)
-    with pytest.raises(ValueError, match="gamma in"):
+    with pytest.raises(ValueError, match=r"gamma must be in \[0, 1\]"):
         reg.dropblock_mask((1, 1, 8, 8), 0.1, 3, rng, gamma=-0.1)
     with pytest.raises(ValueError, match="Generator"):
         reg.dropblock_mask((1, 1, 8, 8), 0.1, 3, None)
-    with pytest.raises(ValueError, match="4 dimensions"):
+    with pytest.raises(ValueError, match="x must be 4-D"):
         reg.dropblock(np.ones((8, 8)), 0.1, 3, True, rng)
 
 
@@ -204,11 +240,11 @@ def test_label_smoothing_matches_torch():
 def test_label_smoothing_errors():
     with pytest.raises(ValueError, match="y \\(N,\\) of ints"):
         reg.smooth_labels(np.ones(3), 3, 0.1)
-    with pytest.raises(ValueError, match="eps in"):
+    with pytest.raises(ValueError, match=r"eps must be in \[0, 1\]"):
         reg.smooth_labels(np.array([0, 1]), 3, 1.5)
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
         reg.smooth_labels(np.array([0, 3]), 3, 0.1)
-    with pytest.raises(ValueError, match="same|one shape"):
+    with pytest.raises(ValueError, match="targets must have the shape of logits"):
         reg.cross_entropy_soft(np.ones((2, 3)), np.ones((2, 4)))
 
 

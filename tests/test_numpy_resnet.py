@@ -26,16 +26,16 @@ def test_residual_block_matches_torch_and_numerical_gradient():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((2, 3, 4, 4))
     params = numpy_resnet.init_residual_block(3, rng)
-    params["g1"] = rng.uniform(0.5, 1.5, 3)
-    params["b2"] = rng.standard_normal(3) * 0.1
+    params["gamma1"] = rng.uniform(0.5, 1.5, 3)
+    params["beta2"] = rng.standard_normal(3) * 0.1
     dy = rng.standard_normal(x.shape)
     for residual in (True, False):
         y, cache = numpy_resnet.residual_block(x, params, residual=residual)
         xt = t(x, True)
         pt = {k: t(v, True) for k, v in params.items()}
-        z = F.relu(F.batch_norm(F.conv2d(xt, pt["w1"], padding=1), None, None, pt["g1"], pt["b1"],
+        z = F.relu(F.batch_norm(F.conv2d(xt, pt["w1"], padding=1), None, None, pt["gamma1"], pt["beta1"],
                                 training=True))
-        z = F.batch_norm(F.conv2d(z, pt["w2"], padding=1), None, None, pt["g2"], pt["b2"],
+        z = F.batch_norm(F.conv2d(z, pt["w2"], padding=1), None, None, pt["gamma2"], pt["beta2"],
                          training=True)
         yt = F.relu(z + xt if residual else z)
         assert close(y, yt.detach().numpy())
@@ -56,12 +56,12 @@ def test_residual_block_matches_torch_and_numerical_gradient():
 def test_residual_block_bad_input():
     rng = np.random.default_rng(8)
     params = numpy_resnet.init_residual_block(2, rng)
-    assert params["w1"].shape == (2, 2, 3, 3) and params["g2"].tolist() == [1.0, 1.0]
+    assert params["w1"].shape == (2, 2, 3, 3) and params["gamma2"].tolist() == [1.0, 1.0]
     with pytest.raises(ValueError, match=r"must be \(N, C, H, W\)"):
         numpy_resnet.residual_block(np.zeros((2, 3, 3)), params)
     with pytest.raises(ValueError, match=r"w1 must have shape \(3, 3, 3, 3\)"):
         numpy_resnet.residual_block(np.zeros((1, 3, 3, 3)), params)
-    with pytest.raises(ValueError, match="missing \\['b2'\\]"):
-        numpy_resnet.residual_block(np.zeros((1, 2, 3, 3)), {k: v for k, v in params.items() if k != "b2"})
-    with pytest.raises(ValueError, match="channels must be >= 1"):
+    with pytest.raises(ValueError, match=r"missing \['beta2'\]"):
+        numpy_resnet.residual_block(np.zeros((1, 2, 3, 3)), {k: v for k, v in params.items() if k != "beta2"})
+    with pytest.raises(ValueError, match="channels must be an int >= 1"):
         numpy_resnet.init_residual_block(0, rng)

@@ -11,19 +11,11 @@ RAND_AUGMENT_OPS = ("identity", "rotate", "shear_x", "shear_y", "translate_x", "
 
 def _check_images(x, fn: str) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{fn}: expected x a torch.Tensor (N, C, H, W), got {type(x).__name__}")
+        raise ValueError(f"{fn}: x must be a torch.Tensor (N, C, H, W), got {type(x).__name__}")
     if x.ndim != 4 or not x.is_floating_point():
-        raise ValueError(f"{fn}: expected x a float tensor (N, C, H, W), "
+        raise ValueError(f"{fn}: x must be a float tensor (N, C, H, W), "
                          f"got {x.dtype} of shape {tuple(x.shape)}")
     return x
-
-
-def _check_range(value, lo: float, hi: float, fn: str, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{fn}: expected {name} a number in [{lo}, {hi}], got {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{fn}: expected {name} in [{lo}, {hi}], got {value}")
-    return float(value)
 
 
 def _per_image(value, x: torch.Tensor, fn: str, name: str) -> torch.Tensor:

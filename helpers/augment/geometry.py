@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from helpers import validation
 from helpers.augment._common import (
     PADDING_MODES,
     _check_images,
-    _check_range,
     _rand,
     _randint,
     _uniform,
@@ -24,7 +24,7 @@ def random_hflip(x: torch.Tensor, p: float = 0.5,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Mirror each image left to right with probability ``p``. x: (N, C, H, W)."""
     x = _check_images(x, "random_hflip")
-    p = _check_range(p, 0.0, 1.0, "random_hflip", "p")
+    p = validation.number(p, "p", "random_hflip", low=0.0, high=1.0)
     flip = _rand((x.shape[0], 1, 1, 1), x, generator) < p
     return torch.where(flip, x.flip(-1), x)
 
@@ -78,7 +78,7 @@ def random_crop(x: torch.Tensor, padding: int, padding_mode: str = "constant",
     """
     x = _check_images(x, "random_crop")
     if isinstance(padding, bool) or not isinstance(padding, int) or padding < 0:
-        raise ValueError(f"random_crop: expected padding an int >= 0, got {padding!r}")
+        raise ValueError(f"random_crop: padding must be an int >= 0, got {padding!r}")
     shifts = _randint(2 * padding + 1, (x.shape[0], 2), x, generator) - padding
     return translate(x, shifts, padding_mode)
 
@@ -92,7 +92,7 @@ def crop(x: torch.Tensor, tops: torch.Tensor, lefts: torch.Tensor, size: int) ->
     x = _check_images(x, "crop")
     n, c, h, w = x.shape
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= min(h, w):
-        raise ValueError(f"crop: expected size an int in [1, {min(h, w)}], got {size!r}")
+        raise ValueError(f"crop: size must be an int in [1, {min(h, w)}], got {size!r}")
     tops, lefts = torch.as_tensor(tops, device=x.device), torch.as_tensor(lefts, device=x.device)
     floats = tops.is_floating_point() or lefts.is_floating_point()
     if tops.shape != (n,) or lefts.shape != (n,) or floats:
@@ -113,7 +113,7 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     x = _check_images(x, "center_crop")
     h, w = x.shape[-2:]
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= min(h, w):
-        raise ValueError(f"center_crop: expected size an int in [1, {min(h, w)}], got {size!r}")
+        raise ValueError(f"center_crop: size must be an int in [1, {min(h, w)}], got {size!r}")
     top, left = (h - size) // 2, (w - size) // 2
     return x[..., top : top + size, left : left + size]
 
@@ -125,7 +125,7 @@ def random_window(x: torch.Tensor, size: int,
     x = _check_images(x, "random_window")
     n, _, h, w = x.shape
     if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= min(h, w):
-        raise ValueError(f"random_window: expected size an int in [1, {min(h, w)}], got {size!r}")
+        raise ValueError(f"random_window: size must be an int in [1, {min(h, w)}], got {size!r}")
     tops = _randint(h - size + 1, (n,), x, generator)
     lefts = _randint(w - size + 1, (n,), x, generator)
     return crop(x, tops, lefts, size)
@@ -152,7 +152,7 @@ def affine_theta(height: int, width: int, angle=0.0, scale=1.0, shear_x=0.0, she
     count = sizes.pop() if sizes else (n or 1)
     angle, scale, shear_x, shear_y, tx, ty = (a.expand(count) for a in args)
     if (scale <= 0).any():
-        raise ValueError(f"affine_theta: expected scale > 0, got min {scale.min().item()}")
+        raise ValueError(f"affine_theta: scale must be > 0, got min {scale.min().item()}")
     a = torch.deg2rad(angle)
     cos, sin = torch.cos(a), torch.sin(a)
     rot = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)
@@ -177,7 +177,7 @@ def affine(x: torch.Tensor, theta: torch.Tensor, mode: str = "bilinear",
     x = _check_images(x, "affine")
     if not isinstance(theta, torch.Tensor) or theta.shape != (x.shape[0], 2, 3):
         shape = tuple(theta.shape) if isinstance(theta, torch.Tensor) else type(theta).__name__
-        raise ValueError(f"affine: expected theta of shape ({x.shape[0]}, 2, 3), got {shape}")
+        raise ValueError(f"affine: theta must have shape ({x.shape[0]}, 2, 3), got {shape}")
     if mode not in ("bilinear", "nearest"):
         raise ValueError(f'affine: mode must be "bilinear" or "nearest", got {mode!r}')
     if padding_mode not in ("zeros", "border", "reflection"):
@@ -196,9 +196,9 @@ def random_affine(x: torch.Tensor, degrees: float = 0.0, scale: tuple[float, flo
     shear) degrees; tx, ty ~ U(-translate, translate) times the width / height.
     """
     x = _check_images(x, "random_affine")
-    _check_range(degrees, 0.0, 180.0, "random_affine", "degrees")
-    _check_range(shear, 0.0, 60.0, "random_affine", "shear")
-    _check_range(translate, 0.0, 1.0, "random_affine", "translate")
+    validation.number(degrees, "degrees", "random_affine", low=0.0, high=180.0)
+    validation.number(shear, "shear", "random_affine", low=0.0, high=60.0)
+    validation.number(translate, "translate", "random_affine", low=0.0, high=1.0)
     if len(scale) != 2 or not 0 < scale[0] <= scale[1]:
         raise ValueError(f"random_affine: expected scale=(lo, hi) with 0 < lo <= hi, got {scale}")
     n, _, h, w = x.shape

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from helpers.augment._common import _beta, _check_images, _check_range, _per_image, _randint
+from helpers import validation
+from helpers.augment._common import _beta, _check_images, _per_image, _randint
 from helpers.augment.occlusion import box_mask
 
 
@@ -14,7 +15,7 @@ def _check_labels(x, y, num_classes, fn):
         raise ValueError(f"{fn}: expected y integer labels of shape ({x.shape[0]},), got "
                          f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"{fn}: expected num_classes an int >= 1, got {num_classes!r}")
+        raise ValueError(f"{fn}: num_classes must be an int >= 1, got {num_classes!r}")
     if y.numel() and (y.min() < 0 or y.max() >= num_classes):
         raise ValueError(f"{fn}: labels must lie in [0, {num_classes}), "
                          f"got [{y.min().item()}, {y.max().item()}]")
@@ -23,11 +24,11 @@ def _check_labels(x, y, num_classes, fn):
 
 def _lam(lam, alpha, x, fn):
     if lam is None:
-        alpha = _check_range(alpha, 1e-6, 1e6, fn, "alpha")
+        alpha = validation.number(alpha, "alpha", fn, low=1e-6, high=1e6)
         return _beta(alpha, x.shape[0], x)
     lam = _per_image(lam, x, fn, "lam")
     if (lam < 0).any() or (lam > 1).any():
-        raise ValueError(f"{fn}: expected lam in [0, 1], "
+        raise ValueError(f"{fn}: lam must be in [0, 1], "
                          f"got [{lam.min().item()}, {lam.max().item()}]")
     return lam
 

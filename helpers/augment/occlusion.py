@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from helpers.augment._common import _check_images, _check_range, _rand, _randint, _uniform
+from helpers import validation
+from helpers.augment._common import _check_images, _rand, _randint, _uniform
 
 
 def box_mask(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -28,7 +29,7 @@ def cutout(x: torch.Tensor, size: int, fill: float = 0.0,
     x = _check_images(x, "cutout")
     n, _, h, w = x.shape
     if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= max(h, w):
-        raise ValueError(f"cutout: expected size an int in [0, {max(h, w)}], got {size!r}")
+        raise ValueError(f"cutout: size must be an int in [0, {max(h, w)}], got {size!r}")
     cy, cx = _randint(h, (n,), x, generator), _randint(w, (n,), x, generator)
     boxes = torch.stack([cy - size // 2, cx - size // 2, cy - size // 2 + size,
                          cx - size // 2 + size], 1)
@@ -45,13 +46,13 @@ def random_erasing(x: torch.Tensor, p: float = 0.5, scale: tuple[float, float] =
     a fill in [0, 1] or "random" for uniform noise.
     """
     x = _check_images(x, "random_erasing")
-    p = _check_range(p, 0.0, 1.0, "random_erasing", "p")
+    p = validation.number(p, "p", "random_erasing", low=0.0, high=1.0)
     if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
         raise ValueError(f"random_erasing: expected scale=(lo, hi) in (0, 1], got {scale}")
     if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
         raise ValueError(f"random_erasing: expected ratio=(lo, hi) with 0 < lo <= hi, got {ratio}")
     if value != "random":
-        _check_range(value, 0.0, 1.0, "random_erasing", "value")
+        validation.number(value, "value", "random_erasing", low=0.0, high=1.0)
     n, _, h, w = x.shape
     area = _uniform(*scale, n, x, generator) * h * w
     aspect = torch.exp(_uniform(math.log(ratio[0]), math.log(ratio[1]), n, x, generator))

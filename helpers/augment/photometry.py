@@ -7,7 +7,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from helpers.augment._common import _check_images, _check_range, _per_image, _uniform
+from helpers import validation
+from helpers.augment._common import _check_images, _per_image, _uniform
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -21,7 +22,7 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 def _blend(x, other, factor, fn: str) -> torch.Tensor:
     f = _per_image(factor, x, fn, "factor")
     if (f < 0).any():
-        raise ValueError(f"{fn}: expected factor >= 0, got min {f.min().item()}")
+        raise ValueError(f"{fn}: factor must be >= 0, got min {f.min().item()}")
     f = f[:, None, None, None]
     return (f * x + (1 - f) * other).clamp(0, 1)
 
@@ -62,7 +63,7 @@ def color_jitter(x: torch.Tensor, brightness: float = 0.0, contrast: float = 0.0
     for name, fn, s in (("brightness", adjust_brightness, brightness),
                         ("contrast", adjust_contrast, contrast),
                         ("saturation", adjust_saturation, saturation)):
-        s = _check_range(s, 0.0, 10.0, "color_jitter", name)
+        s = validation.number(s, name, "color_jitter", low=0.0, high=10.0)
         if s > 0:
             x = fn(x, _uniform(max(0.0, 1 - s), 1 + s, x.shape[0], x, generator))
     return x
@@ -72,7 +73,7 @@ def gaussian_noise(x: torch.Tensor, std: float,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """x + std * N(0, 1) noise, clipped to [0, 1]."""
     x = _check_images(x, "gaussian_noise")
-    std = _check_range(std, 0.0, 10.0, "gaussian_noise", "std")
+    std = validation.number(std, "std", "gaussian_noise", low=0.0, high=10.0)
     where = generator.device if generator is not None else x.device
     noise = torch.randn(x.shape, generator=generator, device=where).to(x.device, x.dtype)
     return (x + std * noise).clamp(0, 1)
@@ -89,7 +90,7 @@ def gaussian_blur(x: torch.Tensor, sigma, kernel_size: int | None = None) -> tor
     n, c, h, w = x.shape
     s = _per_image(sigma, x, "gaussian_blur", "sigma")
     if (s < 0).any():
-        raise ValueError(f"gaussian_blur: expected sigma >= 0, got min {s.min().item()}")
+        raise ValueError(f"gaussian_blur: sigma must be >= 0, got min {s.min().item()}")
     if kernel_size is None:
         kernel_size = 2 * math.ceil(3 * float(s.max())) + 1
     if kernel_size % 2 != 1 or kernel_size < 1 or kernel_size // 2 >= min(h, w):

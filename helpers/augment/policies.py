@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 import torch
 
+from helpers import validation
 from helpers.augment._common import (
     RAND_AUGMENT_OPS,
     _check_images,
-    _check_range,
     _rand,
     _randint,
 )
@@ -49,10 +49,10 @@ def rand_augment(x: torch.Tensor, num_ops: int = 2, magnitude: float = 9.0,
     identity. The loop runs over operations, never over images.
     """
     x = _check_images(x, "rand_augment")
-    if isinstance(num_ops, bool) or not isinstance(num_ops, int) or num_ops < 0:
-        raise ValueError(f"rand_augment: expected num_ops an int >= 0, got {num_ops!r}")
-    _check_range(max_magnitude, 1e-9, 1e9, "rand_augment", "max_magnitude")
-    magnitude = _check_range(magnitude, 0.0, max_magnitude, "rand_augment", "magnitude")
+    validation.integer(num_ops, "num_ops", "rand_augment", low=0)
+    validation.number(max_magnitude, "max_magnitude", "rand_augment", low=1e-9, high=1e9)
+    magnitude = validation.number(magnitude, "magnitude", "rand_augment",
+                                  low=0.0, high=max_magnitude)
     strength = magnitude / max_magnitude
     unknown = [op for op in ops if op not in RAND_AUGMENT_OPS]
     if unknown or not ops:
