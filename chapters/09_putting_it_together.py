@@ -515,32 +515,48 @@ print(f"prediction: {len(x_test) / plain_time.median:,.0f} images/s plain, "
 # %% [markdown]
 # ## 6. Several GPUs: `torchrun` and DistributedDataParallel
 #
-# With $K$ GPUs, data parallelism runs $K$ copies of the same script, one process per GPU.
-# `torchrun --nproc_per_node=K train.py` starts them and sets `RANK` and `WORLD_SIZE`.
-# `helpers.distributed` turns the single-GPU script into a data-parallel one with three lines:
+# With $K$ GPUs, data parallelism runs $K$ copies of the same script, one process (a *rank*)
+# per GPU. `torchrun --nproc_per_node=K script.py` starts them and sets `RANK`, `WORLD_SIZE` and
+# `LOCAL_RANK` (the rank's index on its machine, which picks its GPU). The book's script
+# `scripts/train_ddp.py` trains this chapter's ResNet-8 on Fashion-MNIST that way; here it is in
+# full, exactly the file that the test suite runs with
+# `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --epochs 1 --train-size 512`
+# on two CPU processes, checking that both ranks end with identical weights.
+
+# %%
+from pathlib import Path
+
+import helpers
+
+ddp_script = Path(helpers.__file__).resolve().parents[1] / "scripts" / "train_ddp.py"
+print(ddp_script.read_text().split('"""', 2)[2].strip())  # the code, without the docstring
+
+# %% [markdown]
+# What the script relies on:
 #
-# ```python
-# from helpers import data, distributed, models, training
+# - **Same batches everywhere.** Every rank builds the same loader with the same seed and
+#   `drop_last=True`, so all ranks walk through the same global batches; `ShardedLoader` gives
+#   rank $r$ the rows $r, r + K, r + 2K, \dots$ of each. The global batch must be a multiple of
+#   $K$ (the script refuses otherwise), so every shard has $B/K$ rows.
+# - **Same step everywhere.** During `backward`, DDP averages the gradients over the ranks (an
+#   all-reduce, overlapped with the rest of the backward pass). With equal shards that average
+#   is the gradient of the whole global batch, every rank takes the same step from the same
+#   initial weights (all ranks seed torch alike; DDP also broadcasts rank 0's weights at the
+#   start), and the weights stay identical.
+# - **Batch norm.** Its statistics are computed per rank, over $B/K$ rows, unless the model is
+#   converted with `torch.nn.SyncBatchNorm.convert_sync_batchnorm`, which the script does on
+#   GPUs. `SyncBatchNorm` needs GPUs, so on CPUs each rank normalizes with its own shard's
+#   statistics: the run then differs slightly from a single process on the global batch (the
+#   normalization noise of a smaller batch, which chapter 6 measures), though the weights
+#   still agree across ranks.
 #
-# rank, world = distributed.init()                         # joins the process group (nccl/gloo)
-# device = torch.device(f"cuda:{rank}") if torch.cuda.is_available() else torch.device("cpu")
-# model = distributed.wrap(models.resnet(20), device)      # DistributedDataParallel
-# loader = data.DeviceLoader(x, y, 512, shuffle=True, seed=0, device=device)
-# train = distributed.ShardedLoader(loader, rank, world)   # rows rank, rank + K, ...
-# history = training.fit(model, train, None, optimizer, epochs)
-# distributed.shutdown()
-# ```
-#
-# Every rank builds the same loader with the same seed, so all ranks walk through the same
-# global batches; each takes its $1/K$ share. During `backward`, DDP averages the gradients over
-# the ranks (an all-reduce, overlapped with the rest of the backward pass), so every rank takes
-# the same step, the one a single process would take on the whole global batch of 512, and the
-# weights stay identical on all ranks. `fit` itself does not change. Two things do: the
-# global batch is $K$ times the per-GPU batch, so the learning rate and warmup follow the
-# large-batch rules of section 4; and batch-norm statistics are computed per GPU unless the
-# model is converted with `torch.nn.SyncBatchNorm.convert_sync_batchnorm`. The book's tests run
-# exactly this with two CPU processes and the `gloo` backend and check that both ranks end with
-# the same weights as a single-process run on the same global batches.
+# What $K$ GPUs buy depends on what is held fixed. With a **fixed global batch** $B$, each GPU
+# computes only $B/K$ rows per step, so a step takes up to $K$ times less compute per GPU; the
+# optimization (learning rate, number of steps) does not change, but the all-reduce of the
+# gradients and smaller per-GPU batches keep the real speedup below $K$. With a **fixed per-GPU
+# batch**, the global batch grows to $K$ times as large: an epoch has $K$ times fewer steps,
+# and the learning rate and warmup must follow the large-batch rule of section 4 (step 6:
+# the rate grows in proportion to the batch, with a warmup).
 
 # %% [markdown]
 # ## 7. Exercises

@@ -124,7 +124,7 @@ def test_texture_patches_do_not_leak(textures):
 
 def test_texture_patches_come_from_their_band():
     p = 16
-    ds = data.load_textures(p, patches_per_class=20, val_fraction=0.25, test_fraction=0.25)
+    ds = data.load_textures(patch_size=p, patches_per_class=20, val_fraction=0.25, test_fraction=0.25)
     image = data._texture_image("brick").astype(np.float32)
     windows = np.lib.stride_tricks.sliding_window_view(image, (p, p))
     h = image.shape[0]
