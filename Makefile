@@ -71,7 +71,7 @@ test-latest: browser data
 	    chapters/01_convolution.ipynb
 
 lint: $(STAMP)
-	$(BIN)/ruff check helpers tests tools benchmarks chapters/*.py
+	$(BIN)/ruff check helpers tests tools benchmarks scripts chapters/*.py
 
 unit: $(STAMP) browser data
 	$(TEST_ENV) $(BIN)/python -m pytest -n 2 --durations=10 tests
