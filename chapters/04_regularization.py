@@ -2,10 +2,10 @@
 # # Chapter 4 — Regularization
 #
 # A network with more parameters than training examples can memorize its training set. This
-# chapter makes that failure visible on real handwritten digits, then takes apart the standard
-# remedies one at a time: weight decay (and why Adam needs AdamW), its odd interaction with batch
-# normalization, early stopping, dropout and its variants, and label smoothing. Each is built in
-# NumPy, checked against PyTorch, and measured; the chapter ends with an ablation table.
+# chapter makes that failure visible on a small subset of Fashion-MNIST, then takes apart the
+# standard remedies one at a time: weight decay (and why Adam needs AdamW), its odd interaction
+# with batch normalization, early stopping, dropout and its variants, label smoothing and the
+# focal loss. Each is built in NumPy, checked against PyTorch, and measured on paired seeds.
 #
 # **Learning goals.** After this chapter you can
 #
@@ -20,17 +20,29 @@
 #    scaling conventions, and say why dropout placed before batch norm shifts its statistics;
 # 6. build spatial dropout, DropConnect and DropBlock, with DropBlock's seed rate set so that the
 #    dropped fraction is the one you asked for;
-# 7. measure over-confidence with the expected calibration error and reduce it with label smoothing.
+# 7. measure over-confidence with the expected calibration error, and measure what label
+#    smoothing does to it: it lowers the confidence a network reports, which lowers the ECE
+#    when the network was over-confident and can overshoot into under-confidence;
+# 8. write the focal loss and its gradient, and compare it with cross-entropy on rare classes.
 
 # %% tags=["parameters"]
-SEED = 0  # one seed for NumPy and torch
-PER_CLASS = 20  # training digits per class in the low-data task (200 in all)
-EPOCHS = 40  # epochs for each run on the low-data task
+SEED = 0  # one seed for NumPy and torch; the paired comparisons use SEED, SEED + 1, ...
+N_SEEDS = 3  # paired seeds of each regularizer comparison
+TRAIN_SIZE = 400  # stratified Fashion-MNIST training subset (40 per class, images halved to 14 x 14)
+VAL_FRACTION = 1 / 30  # 2,000 validation images carved from the 60,000
+TEST_SIZE = 5000  # stratified subset of the 10,000 test images
+EPOCHS = 30  # epochs of each run
 BATCH_SIZE = 32
-LEARNING_RATE = 3e-3  # Adam / AdamW step size
-WEIGHT_DECAY = 0.5  # AdamW's decoupled decay (multiplied by the learning rate each step)
+LEARNING_RATE = 1e-2  # Adam / AdamW step size
+L2_PENALTY = 1e-3  # Adam's coupled L2 penalty (added to the gradient)
+WEIGHT_DECAY = 0.2  # AdamW's decoupled decay (multiplied by the learning rate each step)
 DROPOUT = 0.5  # drop probability in the regularized CNN
-ABLATION_SEEDS = 3  # seeds averaged in the ablation table
+SMOOTHING = 0.1  # label smoothing epsilon
+PATIENCE = 5  # early stopping patience, in epochs
+RARE_CLASSES = (0, 2, 4, 6)  # T-shirt, pullover, coat, shirt: made rare in the imbalanced task
+COMMON_PER_CLASS, RARE_PER_CLASS = 60, 6  # images per class in the imbalanced task
+FOCAL_GAMMA = 2.0
+SCHEDULE_POWER = 1.0  # alpha in p(t) = p_max (1 - t/T)^alpha
 MC_SAMPLES = 50  # thinned networks in the Monte-Carlo dropout ensemble
 
 # %%
@@ -40,6 +52,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from scipy.stats import norm as gaussian
 
 from helpers import checks, data, models, plotting, training
 from helpers import numpy_regularization as reg
@@ -50,69 +63,94 @@ from helpers.reproducibility import seed_everything
 plotting.use_book_style()
 rng = seed_everything(SEED)
 device = best_device()
-print("device:", describe(device))
+SEEDS = [SEED + k for k in range(N_SEEDS)]
+print("device:", describe(device), "| paired seeds:", SEEDS)
 
 # %% [markdown]
 # ## 1. Overfitting made visible
 #
-# The handwritten digits have 1,797 images; we keep the validation and test splits whole but train
-# on only `PER_CLASS` images of each digit. With 200 training images and a CNN of about 40,000
-# parameters, nothing stops the network from memorizing every training image.
+# We train on `TRAIN_SIZE` Fashion-MNIST images (a stratified subset, the same 40 per class for
+# every seed), halved to $14 \times 14$ by averaging $2 \times 2$ blocks, and measure on a
+# stratified `TEST_SIZE` of the test images. The seeds of a comparison change the
+# initialization and the batch order, and every regularizer sees the same seeds (paired runs).
 
 # %% tags=["nbval-check-output"]
-digits = data.load_digits(seed=SEED)
-
-
-def subset(split, per_class, seed):
-    """A class-balanced random subset of a Split: per_class images of each class."""
-    pick = np.random.default_rng(seed)
-    idx = np.concatenate([pick.choice(np.flatnonzero(split.y == c), per_class, replace=False)
-                          for c in range(10)])
-    return data.Split(split.x[idx], split.y[idx])
-
-
-small_train = subset(digits.train, PER_CLASS, SEED)
-val_loader = data.DeviceLoader(*digits.val, 512, device=device)
-test_loader = data.DeviceLoader(*digits.test, 512, device=device)
-print("training images:", len(small_train.y), "| per class:", np.bincount(small_train.y).tolist())
-print("validation:", len(digits.val.y), "| test:", len(digits.test.y))
+fashion = data.load_fashion_mnist(train_size=TRAIN_SIZE, val_fraction=VAL_FRACTION, seed=SEED)
+x_train, y_train = data.downsample(fashion.train.x), fashion.train.y
+test_idx = data.stratified_subset(fashion.test.y, TEST_SIZE, SEED)
+x_test_np, y_test_np = data.downsample(fashion.test.x[test_idx]), fashion.test.y[test_idx]
+val_loader = data.DeviceLoader(data.downsample(fashion.val.x), fashion.val.y, 1000, device=device)
+test_loader = data.DeviceLoader(x_test_np, y_test_np, 1000, device=device)
+train_eval = data.DeviceLoader(x_train, y_train, 1000, device=device)  # unshuffled, for accuracy
+print("training images", x_train.shape, "| per class:", np.bincount(y_train).tolist())
+print("validation:", len(fashion.val.y), "| test:", len(y_test_np))
 
 # %% [markdown]
-# The CNN: two $3 \times 3$ convolutions, a max pool, and two linear layers; dropout with
-# probability `p` sits in front of each linear layer (and is off, `p = 0`, for now).
+# The CNN: two $3 \times 3$ convolutions (8 and 16 channels), a max pool, a hidden layer of 64
+# units and the classifier; dropout with probability `p` sits in front of each linear layer (and
+# is off, `p = 0`, unless asked for). About 52,000 parameters for 400 images.
 
 # %% tags=["nbval-check-output"]
-def make_cnn(p=0.0):
-    """Two convolutions, a max pool, a hidden layer of 64 units; dropout p before each linear."""
-    return models.small_cnn(hidden=64, dropout=p)
+def make_cnn(seed, p=0.0):
+    torch.manual_seed(seed)
+    return models.small_cnn(widths=(8, 16), side=14, hidden=64, dropout=p).to(device)
 
 
-def train_loader_for(seed, per_class=PER_CLASS):
-    return data.DeviceLoader(*subset(digits.train, per_class, seed), BATCH_SIZE, shuffle=True,
-                             seed=seed, device=device)
+def train_loader(seed, x=x_train, y=y_train):
+    """The shuffled training batches; the same seed gives the same order."""
+    return data.DeviceLoader(x, y, BATCH_SIZE, shuffle=True, seed=seed, device=device)
 
 
-print("parameters:", models.count_parameters(make_cnn()))
-
-# %%
-torch.manual_seed(SEED)
-plain = make_cnn().to(device)
-history_plain = training.fit(plain, train_loader_for(SEED), val_loader,
-                             torch.optim.Adam(plain.parameters(), lr=LEARNING_RATE), EPOCHS,
-                             desc="no regularization")
-plotting.plot_history(history_plain, title="200 training digits: the network memorizes them")
+print("parameters:", models.count_parameters(make_cnn(SEED)))
 
 # %% [markdown]
-# Training accuracy reaches 100% within a few epochs, and the training loss keeps falling toward
-# zero; validation accuracy stalls well below, and the validation loss, after an early minimum,
-# creeps back up — the network grows more confident on the examples it gets wrong. The claim,
-# checked: training accuracy at least 99%, and test accuracy at least three points lower.
+# One function trains every configuration of the chapter: an optimizer (Adam with a coupled L2
+# penalty, or AdamW with decoupled decay on the weights only — `param_groups` is explained in
+# §2), an optional dropout rate, early stopping, and a loss. It returns the model, its history
+# and the accuracies on the training subset (eval mode) and the test subset.
 
 # %%
-train_acc = training.evaluate(plain, data.DeviceLoader(*small_train, 512, device=device)).accuracy
-test_acc = training.evaluate(plain, test_loader).accuracy
-print(f"train accuracy {train_acc:.1%}, test accuracy {test_acc:.1%}, gap {train_acc - test_acc:.1%}")
-assert train_acc >= 0.99 and train_acc - test_acc >= 0.03, "expected a clear overfitting gap"
+def param_groups(model, weight_decay):
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+# %%
+def run(seed, *, p=0.0, l2=0.0, decay=0.0, early=False, smoothing=0.0, callbacks=(),
+        loss_fn=None, loader=None):
+    model = make_cnn(seed, p)
+    if l2:
+        opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, weight_decay=l2)
+    else:
+        opt = torch.optim.AdamW(param_groups(model, decay), lr=LEARNING_RATE)
+    if loss_fn is None:
+        def loss_fn(out, y):
+            return F.cross_entropy(out, y, label_smoothing=smoothing)
+    stop = [EarlyStopping(patience=PATIENCE, restore_best_weights=True)] if early else []
+    hist = training.fit(model, loader or train_loader(seed), val_loader, opt, EPOCHS,
+                        loss_fn=loss_fn, callbacks=[*stop, *callbacks], progress=False)
+    return dict(model=model, history=hist, stopper=stop[0] if early else None,
+                train=training.evaluate(model, train_eval).accuracy,
+                test=training.evaluate(model, test_loader).accuracy)
+
+# %%
+baseline = {s: run(s) for s in SEEDS}
+history_plain = baseline[SEED]["history"]
+plotting.plot_history(history_plain, title="400 training images: the network memorizes them")
+
+# %% [markdown]
+# Training accuracy reaches 100% and the training loss keeps falling toward zero; validation
+# accuracy stalls well below, and the validation loss, after an early minimum, creeps back up —
+# the network grows more confident on the examples it gets wrong. Checked on every seed:
+# training accuracy at least 99%, and test accuracy at least ten points lower.
+
+# %%
+for s, r in baseline.items():
+    print(f"seed {s}: train accuracy {r['train']:.1%}, test accuracy {r['test']:.1%}, "
+          f"gap {r['train'] - r['test']:.1%}")
+assert all(r["train"] >= 0.99 and r["train"] - r["test"] >= 0.10 for r in baseline.values())
 
 # %% [markdown]
 # ## 2. L2 penalty and weight decay
@@ -165,6 +203,7 @@ def adam_like_step(theta, grad, m, v, t, lr, wd, decoupled, b1=0.9, b2=0.999, ep
     return theta - lr * (step + (wd * theta if decoupled else 0.0)), m, v
 
 
+# %% tags=["nbval-check-output"]
 theta0, grads = rng.standard_normal(6), rng.standard_normal((10, 6))
 for decoupled, Opt in [(False, torch.optim.Adam), (True, torch.optim.AdamW)]:
     p = torch.tensor(theta0, requires_grad=True)
@@ -219,14 +258,7 @@ assert shrink["Adam", 0.01] < 0.3 and shrink["Adam", 10.0] > 0.95
 # group and everything else (biases, batch-norm $\gamma$ and $\beta$) in a group with decay 0.
 
 # %% tags=["nbval-check-output"]
-def param_groups(model, weight_decay):
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
-
-
-groups = param_groups(make_cnn(), WEIGHT_DECAY)
+groups = param_groups(make_cnn(SEED), WEIGHT_DECAY)  # defined in §1
 for group in groups:
     print(f"weight_decay={group['weight_decay']}: {len(group['params'])} tensors, "
           f"{sum(p.numel() for p in group['params'])} numbers")
@@ -244,8 +276,8 @@ for group in groups:
 # %% tags=["nbval-check-output"]
 torch.manual_seed(SEED)
 conv_bn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8, eps=1e-12)).double()
-x_bn = torch.from_numpy(digits.train.x[:64]).double()
-target = torch.randn(64, 8, 8, 8, dtype=torch.float64)
+x_bn = torch.from_numpy(x_train[:64]).double()
+target = torch.randn(64, 8, 14, 14, dtype=torch.float64)
 results = {}
 for alpha in (1.0, 10.0):
     layer = copy.deepcopy(conv_bn)
@@ -255,17 +287,25 @@ for alpha in (1.0, 10.0):
     ((out - target) ** 2).mean().backward()
     results[alpha] = (out.detach(), layer[0].weight.grad.clone())
 same_output = torch.allclose(results[1.0][0], results[10.0][0], rtol=0, atol=1e-9)
-grad_scaled = torch.allclose(results[10.0][1] * 10, results[1.0][1], rtol=1e-7, atol=1e-12)
+grad_err = (results[10.0][1] * 10 - results[1.0][1]).abs().max() / results[1.0][1].abs().max()
+grad_scaled = bool(grad_err < 1e-6)  # relative to the largest entry
 print("BN(10 W x) == BN(W x):", same_output, "| grad at 10 W == grad at W / 10:", grad_scaled)
 
 # %% [markdown]
 # So for a weight $W$ in front of batch norm, decay does not make the function simpler; it only
-# shrinks $\lVert W\rVert$, and a step $\eta\nabla L$ then changes the *direction* of $W$ by roughly
-# $\eta\lVert\nabla L(\hat W)\rVert/\lVert W\rVert^2$ — an effective learning rate
+# shrinks $\lVert W\rVert$, and a plain SGD step $\eta\nabla L$ then changes the *direction* of
+# $W$ by roughly $\eta\lVert\nabla L(\hat W)\rVert/\lVert W\rVert^2$ — an effective learning rate
 # $\eta / \lVert W\rVert^2$. Without decay the gradient steps, being orthogonal to $W$, only make
-# $\lVert W\rVert$ grow, and learning slows down by itself. We train a small BN network with SGD
-# with and without decay on the first convolution and watch that weight's norm and the
-# effective learning rate.
+# $\lVert W\rVert$ grow, and learning slows down by itself.
+#
+# Two caveats for the run below. First, it uses SGD with momentum 0.9, not plain SGD: the
+# velocity averages past gradients, so the step is not the current gradient times $\eta$ and is
+# not exactly orthogonal to $W$; in a steady state the step is about $\eta/(1-\mu)$ times the
+# gradient, so $\eta/\lVert W\rVert^2$ is a *proxy* that tracks the effective rate up to that
+# factor, not the rate itself. Second, only the two convolutions sit in front of batch norm: the
+# linear classifier is not scale-invariant (doubling its weights doubles the logits), so decay on
+# it does change the function. The parameter groups decay every convolution and linear weight;
+# we watch the first convolution's weight, which is scale-invariant.
 
 # %%
 class WeightNorm(training.Callback):
@@ -278,31 +318,27 @@ class WeightNorm(training.Callback):
         self.norms.append(self.tensor.detach().norm().item())
 
 
-def make_bn_cnn():
-    return models.small_cnn(norm="batch")  # each convolution followed by BatchNorm2d
-
-
 bn_runs = {}
 for wd in (0.0, 5e-3):
     torch.manual_seed(SEED)
-    model = make_bn_cnn().to(device)
+    model = models.small_cnn(widths=(8, 16), side=14, norm="batch").to(device)  # BN after each conv
     opt = torch.optim.SGD(param_groups(model, wd), lr=0.1, momentum=0.9)
     tracker = WeightNorm(model[0].weight)
-    hist = training.fit(model, train_loader_for(SEED), val_loader, opt, EPOCHS, callbacks=[tracker],
-                        desc=f"BN CNN, weight decay {wd}")
+    hist = training.fit(model, train_loader(SEED), val_loader, opt, EPOCHS, callbacks=[tracker],
+                        progress=False)
     bn_runs[wd] = (np.array(tracker.norms), hist)
 
 # %%
 epochs_axis = np.arange(1, EPOCHS + 1)
 effective_lr = {f"weight decay {wd}": 0.1 / norms**2 for wd, (norms, _) in bn_runs.items()}
 plotting.plot_lines(epochs_axis, effective_lr,
-                    xlabel="epoch", ylabel="effective learning rate  η / ‖W‖²", logy=True,
+                    xlabel="epoch", ylabel="proxy  η / ‖W‖²  (first convolution)", logy=True,
                     title="Decay before batch norm raises the effective learning rate")
 
 # %% [markdown]
-# The claim, checked: with decay the first layer's weight norm ends at least 30% smaller than
-# without, so its effective learning rate is about twice as large or more; the validation accuracy
-# stays in the same range either way (printed, not asserted).
+# The claim, checked: with decay the first convolution's weight norm ends at least 30% smaller
+# than without, so the proxy $\eta/\lVert W\rVert^2$ is about twice as large or more; the
+# validation accuracies are printed, not compared.
 
 # %%
 (norm_free, hist_free), (norm_decay, hist_decay) = bn_runs[0.0], bn_runs[5e-3]
@@ -320,37 +356,35 @@ assert norm_decay[-1] < 0.7 * norm_free[-1], "decay should shrink the weights in
 # training at its first wobble.
 #
 # `helpers.callbacks.EarlyStopping` is such a callback for `training.fit`: `fit` calls its
-# `on_epoch_end` after every epoch, and stops when it returns True.
+# `on_epoch_end` after every epoch, and stops when it returns True. We train on the paired seeds
+# with `PATIENCE` epochs of patience on the validation loss.
 
 # %%
-torch.manual_seed(SEED)
-stopped = make_cnn().to(device)
-stopper = EarlyStopping(monitor="val_loss", patience=5, restore_best_weights=True)
-history_stopped = training.fit(stopped, train_loader_for(SEED), val_loader,
-                               torch.optim.Adam(stopped.parameters(), lr=LEARNING_RATE), EPOCHS,
-                               callbacks=[stopper], desc="early stopping")
-print(f"best epoch {stopper.best_epoch}, stopped after epoch {stopper.stopped_epoch}")
+stopped = {s: run(s, early=True) for s in SEEDS}
+stopper, history_stopped = stopped[SEED]["stopper"], stopped[SEED]["history"]
+print(f"seed {SEED}: best epoch {stopper.best_epoch}, stopped after epoch {stopper.stopped_epoch}")
 
 # %%
 fig, ax = plotting.subplots()
 ax.plot(history_plain.epoch, history_plain.val_loss, label="validation loss, full run")
 ax.axvline(stopper.best_epoch, color="C2", linestyle="--", label="best epoch (restored)")
-ax.axvline(len(history_stopped), color="C3", linestyle=":", label="stopped (patience 5)")
+ax.axvline(len(history_stopped), color="C3", linestyle=":", label=f"stopped (patience {PATIENCE})")
 ax.set(xlabel="epoch", ylabel="cross-entropy loss", title="Early stopping on the validation loss")
 ax.legend()
 fig
 
 # %% [markdown]
-# The same seed and data give the same curve as §1 until the stop. Checked: training stopped
-# `patience` epochs after the best one, before the epoch budget, and the model we hold now is the
-# one from the best epoch — its validation loss is the minimum of the curve.
+# The same seed and data give the same curve as §1 until the stop. Checked: on every seed,
+# training stopped `PATIENCE` epochs after the best one, before the epoch budget, and the model
+# we hold is the one from the best epoch — its validation loss is the minimum of its curve.
 
 # %%
-restored_loss = training.evaluate(stopped, val_loader).loss
-assert stopper.stopped_epoch == stopper.best_epoch + 5 < EPOCHS
-assert abs(restored_loss - min(history_stopped.val_loss)) < 1e-4, "best weights were not restored"
-print(f"restored validation loss {restored_loss:.4f}, "
-      f"minimum of the curve {min(history_stopped.val_loss):.4f}")
+for s, r in stopped.items():
+    restored = training.evaluate(r["model"], val_loader).loss
+    print(f"seed {s}: best epoch {r['stopper'].best_epoch}, restored validation loss "
+          f"{restored:.4f}, minimum of the curve {min(r['history'].val_loss):.4f}")
+    assert r["stopper"].stopped_epoch == r["stopper"].best_epoch + PATIENCE < EPOCHS
+    assert abs(restored - min(r["history"].val_loss)) < 1e-4, "best weights were not restored"
 
 # %% [markdown]
 # ## 5. Dropout
@@ -372,24 +406,22 @@ print(f"restored validation loss {restored_loss:.4f}, "
 #   $y = m \odot x / (1 - p)$; at test time use $y = x$, unchanged.
 #
 # (Some notes say inverted dropout "scales the weights after each update"; it scales the
-# *activations* during training.) `reg.dropout(x, p, training, rng)` is inverted dropout; it
-# returns the output and the mask. Both conventions agree in expectation — measured over 20,000
-# masks:
+# *activations* during training.) The two differ only by the constant factor $1 - p$ on both
+# the training and the test output, so one measurement covers both: over 20,000 masks the
+# training-time mean of $m \odot x$ is $(1 - p)\,x$.
 
 # %% tags=["nbval-check-output"]
 p = 0.3
 x_units = rng.uniform(0.5, 2.0, 5)
 masks = (rng.random((20_000, 5)) >= p).astype(float)
-scale_at_test = {"train mean": (masks * x_units).mean(0), "test output": (1 - p) * x_units}
-inverted = {"train mean": (masks * x_units / (1 - p)).mean(0), "test output": x_units}
-for name, conv in [("scale at test time", scale_at_test), ("inverted", inverted)]:
-    gap = np.max(np.abs(conv["train mean"] - conv["test output"]) / conv["test output"])
-    print(f"{name:18s}: training mean matches test output within 2%: {gap < 0.02}")
+gap = np.max(np.abs((masks * x_units).mean(0) - (1 - p) * x_units) / ((1 - p) * x_units))
+print("mean of m * x equals (1 - p) x within 2%:", gap < 0.02)
 
 # %% [markdown]
-# `reg.dropout` behaves like `torch.nn.functional.dropout`: kept values are $x/(1-p)$, the drop
-# fraction is $p$, and the identity when not training (different random streams, so we compare
-# statistics, not masks):
+# `reg.dropout(x, p, training, rng)` is inverted dropout; it returns the output and the mask. It
+# behaves like `torch.nn.functional.dropout`: kept values are $x/(1-p)$, the drop fraction is
+# $p$, and the identity when not training (different random streams, so we compare statistics,
+# not masks):
 
 # %% tags=["nbval-check-output"]
 x_big = np.ones((500, 400))
@@ -405,18 +437,15 @@ print("identity when not training:", np.array_equal(reg.dropout(x_big, p, False)
 #
 # With $n$ droppable units there are $2^n$ thinned networks sharing one set of weights. The test-time
 # network with the weights as they are (inverted dropout) approximates their average prediction.
-# We train the CNN with dropout (`p = DROPOUT` before each linear layer) and compare its eval-mode
-# prediction with a Monte-Carlo average of `MC_SAMPLES` thinned networks (dropout left on at test
-# time, softmax averaged).
+# We train the CNN with dropout (`p = DROPOUT` before each linear layer) on the paired seeds, and
+# for the first seed compare its eval-mode prediction with a Monte-Carlo average of `MC_SAMPLES`
+# thinned networks (dropout left on at test time, softmax averaged).
 
 # %%
-torch.manual_seed(SEED)
-dropout_cnn = make_cnn(DROPOUT).to(device)
-history_dropout = training.fit(dropout_cnn, train_loader_for(SEED), val_loader,
-                               torch.optim.Adam(dropout_cnn.parameters(), lr=LEARNING_RATE),
-                               EPOCHS, desc="dropout")
-x_test = torch.from_numpy(digits.test.x).to(device)
-y_test = torch.from_numpy(digits.test.y).to(device)
+dropped_out = {s: run(s, p=DROPOUT) for s in SEEDS}
+dropout_cnn = dropped_out[SEED]["model"]
+x_test = torch.from_numpy(x_test_np).to(device)
+y_test = torch.from_numpy(y_test_np).to(device)
 dropout_cnn.eval()
 with torch.no_grad():
     scaled_probs = dropout_cnn(x_test).softmax(1)
@@ -432,15 +461,15 @@ acc = {
 agreement = (mc_probs.argmax(1) == scaled_probs.argmax(1)).float().mean().item()
 for name, a in acc.items():
     print(f"{name:28s} test accuracy {a:.1%}")
-print(f"Monte-Carlo average and scaled network predict the same class on {agreement:.1%} of test digits")
+print(f"Monte-Carlo average and scaled network predict the same class on {agreement:.1%} of test images")
 
 # %% [markdown]
-# Checked: the scaled network and the Monte-Carlo average agree on at least 95% of test digits
-# and their accuracies are within two points — one deterministic pass buys what 50 sampled passes
-# do. A single thinned network is weaker than either (printed above).
+# Checked: the scaled network and the Monte-Carlo average agree on at least 90% of the test
+# images and their accuracies are within two points — one deterministic pass buys about what 50
+# sampled passes do. A single thinned network is weaker than either (printed above).
 
 # %%
-assert agreement >= 0.95
+assert agreement >= 0.90
 assert abs(acc["weight-scaled network"] - acc[f"average of {MC_SAMPLES} thinned"]) <= 0.02
 
 # %% [markdown]
@@ -506,17 +535,48 @@ for name, out in [("reg.dropout2d", ours_2d), ("F.dropout2d", theirs_2d)]:
 print("mask shape:", mask_2d.shape)
 
 # %% [markdown]
+# Its backward is dropout's: `reg.dropout_backward` takes the $(N, C, 1, 1)$ mask and broadcasts
+# each channel's value over its pixels. Against autograd through the same mask:
+
+# %% tags=["nbval-check-output"]
+dy_maps = rng.standard_normal(x_maps.shape)
+x_t = torch.tensor(x_maps, requires_grad=True)
+(x_t * torch.from_numpy(mask_2d) / 0.75).backward(torch.from_numpy(dy_maps))
+print("dropout2d backward matches autograd:",
+      np.allclose(reg.dropout_backward(dy_maps, mask_2d, 0.25), x_t.grad.numpy(), rtol=0, atol=1e-12))
+
+# %% [markdown]
 # **DropConnect** (Wan et al.) drops *weights* instead of activations: each example sees the layer
-# $y = (W \odot M) x / (1-p) + b$ with its own mask $M$. Its mean over masks is the plain layer, as
-# for dropout:
+# $u = (W \odot M) x / (1-p) + b$ with its own mask $M$. For the linear layer alone, the mean over
+# masks is the plain layer $Wx + b$ (`dropconnect_linear(..., training=False)`):
 
 # %%
 x_dc, w_dc, b_dc = rng.standard_normal((4, 12)), rng.standard_normal((5, 12)), rng.standard_normal(5)
-mean_network, _ = reg.dropconnect_linear(x_dc, w_dc, b_dc, 0.5, training=False)
-samples = np.mean([reg.dropconnect_linear(x_dc, w_dc, b_dc, 0.5, True, rng)[0] for _ in range(2000)], 0)
-err = np.abs(samples - mean_network).max() / np.abs(mean_network).max()
-print(f"average of 2,000 DropConnect passes vs the mean network: relative error {err:.3f}")
+plain_u, _ = reg.dropconnect_linear(x_dc, w_dc, b_dc, 0.5, training=False)
+samples_u = np.stack([reg.dropconnect_linear(x_dc, w_dc, b_dc, 0.5, True, rng)[0] for _ in range(4000)])
+err = np.abs(samples_u.mean(0) - plain_u).max() / np.abs(plain_u).max()
+print(f"average of 4,000 DropConnect pre-activations vs W x + b: relative error {err:.3f}")
 assert err < 0.1
+
+# %% [markdown]
+# But the layer is followed by a nonlinearity, and $\mathbb{E}[\mathrm{relu}(u)] \ne
+# \mathrm{relu}(\mathbb{E}[u])$: the "mean network" is *not* the average prediction. Wan et al.
+# therefore do not use it at inference. They **moment-match**: each pre-activation is a sum of
+# many independently masked terms, so approximate it by a Gaussian with the mean
+# $\mu = Wx + b$ and the variance $\sigma^2 = \frac{p}{1-p}\sum_j W_{ij}^2 x_j^2$ of the masked
+# sum, and average the activation over that Gaussian (they sample it; for a ReLU the average has
+# a closed form, $\mu\,\Phi(\mu/\sigma) + \sigma\,\varphi(\mu/\sigma)$). Measured against the true
+# average of relu over the 4,000 masks:
+
+# %%
+relu_avg = np.maximum(samples_u, 0).mean(0)
+sigma = np.sqrt(0.5 / (1 - 0.5) * (x_dc**2) @ (w_dc**2).T)
+moment_matched = plain_u * gaussian.cdf(plain_u / sigma) + sigma * gaussian.pdf(plain_u / sigma)
+err_mean_net = np.abs(np.maximum(plain_u, 0) - relu_avg).mean()
+err_moment = np.abs(moment_matched - relu_avg).mean()
+print(f"mean |error| against the average relu: mean network {err_mean_net:.3f}, "
+      f"moment matching {err_moment:.3f}")
+assert err_moment < 0.5 * err_mean_net
 
 # %% [markdown]
 # **DropBlock** (Ghiasi et al.) drops contiguous $b \times b$ squares of a feature map, which a
@@ -544,6 +604,7 @@ def naive_sketch_mask(shape, drop_rate, block_size, gen):
     return 1 - F.max_pool2d(seeds, block_size, stride=1, padding=block_size // 2)
 
 
+# %%
 target, block, side = 0.20, 3, 12
 shape = (500, 16, side, side)
 gamma_paper = reg.dropblock_gamma(target, block, side, side, exact=False)
@@ -582,9 +643,9 @@ plotting.image_grid(example, ncols=6, vmin=0, vmax=1,
 # %% [markdown]
 # In PyTorch, the same DropBlock is a small module: draw seeds on the valid positions, grow them
 # with one max-pool (padding $b - 1$ on each side turns a top-left seed into its block), rescale
-# by the kept fraction. Given the same uniform numbers it builds exactly the NumPy mask:
+# by the kept fraction.
 
-# %% tags=["nbval-check-output"]
+# %%
 class DropBlock2d(nn.Module):
     """DropBlock on (N, C, H, W) with the exact seed rate; identity in eval mode."""
 
@@ -603,34 +664,53 @@ class DropBlock2d(nn.Module):
         if not self.training or self.drop_rate == 0:
             return x
         n, c, h, w = x.shape
-        b = self.block_size
-        u = torch.rand(n, c, h - b + 1, w - b + 1, device=x.device, dtype=x.dtype)
+        u = torch.rand(n, c, h - self.block_size + 1, w - self.block_size + 1,
+                       device=x.device, dtype=x.dtype)
         mask = self.mask_from_uniform(u, h, w)
         return x * mask * (mask.numel() / mask.sum().clamp_min(1.0))
 
+# %% [markdown]
+# Given the same uniform numbers it builds exactly the NumPy mask. On a random input, the output
+# is zero exactly where the mask is, the kept units are multiplied by one common factor (the
+# number of units over the number kept), and the dropped fraction is near its target:
 
+# %% tags=["nbval-check-output"]
 block_layer = DropBlock2d(0.15, 3)
 u_np = np.random.default_rng(SEED).random((4, 8, 10 - 2, 10 - 2))
 torch_mask = block_layer.mask_from_uniform(torch.from_numpy(u_np), 10, 10).numpy()
 numpy_mask = reg.dropblock_mask((4, 8, 10, 10), 0.15, 3, np.random.default_rng(SEED))
 print("torch DropBlock2d mask == NumPy dropblock_mask:", np.array_equal(torch_mask, numpy_mask))
-y_block = block_layer(torch.ones(256, 16, 10, 10))
-print("output mean is 1 (rescaled by the kept fraction):", abs(y_block.mean().item() - 1) < 1e-5)
+x_block = torch.rand(256, 16, 10, 10, generator=torch.Generator().manual_seed(SEED)) + 0.5
+y_block = block_layer(x_block)
+kept_units = y_block != 0
+factors = (y_block[kept_units] / x_block[kept_units]).numpy()
+print("one common factor on the kept units:", bool(np.ptp(factors) < 1e-5),
+      "| it is units / kept:", bool(abs(factors[0] - kept_units.numel() / kept_units.sum().item()) < 1e-4))
+print("dropped fraction within 0.01 of 0.15:", abs(1 - kept_units.float().mean().item() - 0.15) < 0.01)
 
 # %% [markdown]
-# **Scheduled dropout.** Dropping units is most useful late in training, when the network starts
-# to memorize, and slows learning early on. A schedule raises $p$ from 0 to its final value over
-# training (DropBlock's authors ramp `drop_rate` linearly; chapter 7 ramps DropPath the same way).
-# As a callback it sets `p` on every dropout layer at the end of each epoch:
+# ### Scheduled dropout
+#
+# **Scheduled dropout** as one source writes it anneals the rate *down*: strong dropout early,
+# when the network is far from any solution, and less as it settles,
+#
+# $$p(t) = p_{\max}\,(1 - t/T)^{\alpha},$$
+#
+# with $t$ the epoch (from 0), $T$ the number of epochs and $\alpha$ = `SCHEDULE_POWER`. The
+# opposite **curriculum** — ramping $p$ *up* from 0, as DropBlock's authors ramp `drop_rate` and
+# chapter 7 ramps DropPath — is a different idea: learn freely first, regularize once the network
+# starts to memorize. Both are callbacks that set `p` on every dropout layer before each epoch;
+# we measure both against constant dropout on the paired seeds rather than assert which helps.
 
 # %% tags=["nbval-check-output"]
-class LinearDropoutSchedule(training.Callback):
-    """Raise p of every nn.Dropout from 0 to final_p linearly over `epochs` epochs."""
+class DropoutSchedule(training.Callback):
+    """Set p of every nn.Dropout to rate(t) before epoch t = 0, 1, ..., epochs - 1."""
 
-    def __init__(self, final_p, epochs):
-        self.final_p, self.epochs, self.values = final_p, epochs, []
+    def __init__(self, rate):
+        self.rate, self.values = rate, []
 
-    def set_p(self, model, p):
+    def set_p(self, model, t):
+        p = self.rate(t)
         for module in model.modules():
             if isinstance(module, nn.Dropout):
                 module.p = p
@@ -638,30 +718,42 @@ class LinearDropoutSchedule(training.Callback):
 
     def on_train_begin(self, model, history):
         self.values = []
-        self.set_p(model, 0.0)
+        self.set_p(model, 0)
 
-    def on_epoch_end(self, epoch, model, history):
-        self.set_p(model, self.final_p * min(1.0, epoch / (self.epochs - 1)))
+    def on_epoch_end(self, epoch, model, history):  # epoch counts from 1
+        self.set_p(model, epoch)
 
 
-torch.manual_seed(SEED)
-scheduled = make_cnn(DROPOUT).to(device)
-schedule = LinearDropoutSchedule(DROPOUT, 6)
-training.fit(scheduled, train_loader_for(SEED), None,
-             torch.optim.Adam(scheduled.parameters(), lr=LEARNING_RATE), 6,
-             callbacks=[schedule], progress=False)
-print("p used in epochs 1..6:", schedule.values[:6])
+# %% tags=["nbval-check-output"]
+def annealed(t):
+    return DROPOUT * max(0.0, 1 - t / EPOCHS) ** SCHEDULE_POWER
+
+
+def ramped(t):
+    return DROPOUT * min(1.0, t / (EPOCHS - 1))
+
+
+print("annealed p, first and last epochs:", [round(annealed(t), 3) for t in (0, 1, EPOCHS - 1)])
+print("ramped p,   first and last epochs:", [round(ramped(t), 3) for t in (0, 1, EPOCHS - 1)])
+
+# %%
+scheduled = {name: {s: run(s, p=DROPOUT, callbacks=[DropoutSchedule(rate)]) for s in SEEDS}
+             for name, rate in [("annealed dropout", annealed), ("ramped dropout", ramped)]}
+for name, runs in {"constant dropout": dropped_out, **scheduled}.items():
+    tests = np.array([r["test"] for r in runs.values()])
+    print(f"{name:17s} test accuracy {tests.mean():.1%} ± {tests.std():.1%} (per seed "
+          f"{', '.join(f'{t:.1%}' for t in tests)})")
 
 # %% [markdown]
-# **DropPath** (stochastic depth) drops whole residual branches instead of units; it needs residual
-# networks and is built in chapter 7.
+# Measured, not asserted: in this run the differences between the three are of the order of the
+# spread between seeds printed beside them, so three seeds do not tell which schedule helps.
 #
 # ## 7. Label smoothing and over-confidence
 #
 # Cross-entropy with one-hot targets is minimized only as the true class's logit runs away from the
 # others, so a network that fits its training set keeps growing its logits and becomes
-# **over-confident**: it reports 99% on test digits it gets right 90% of the time. **Label
-# smoothing** (Szegedy et al.) trains toward the softened target
+# **over-confident**: its mean confidence on test images exceeds its accuracy on them (measured
+# below). **Label smoothing** (Szegedy et al.) trains toward the softened target
 #
 # $$q = (1 - \varepsilon)\,\text{one\_hot}(y) + \varepsilon / K ,$$
 #
@@ -683,116 +775,187 @@ print("gradient matches autograd:", np.allclose(grad_np, logits_t.grad.numpy(), 
 # confidence (the largest softmax probability), and average $|\text{accuracy} - \text{confidence}|$
 # over the bins, weighted by how many predictions fall in each. A reliability diagram plots
 # accuracy against confidence per bin (here only bins holding at least five predictions); a
-# calibrated model lies on the diagonal. We train the same CNN with $\varepsilon = 0$ and
-# $\varepsilon = 0.1$:
+# calibrated model lies on the diagonal. We train with $\varepsilon$ = `SMOOTHING` on the paired
+# seeds and compare with the unsmoothed runs of §1:
 
 # %%
-calibration = {}
-for eps in (0.0, 0.1):
-    torch.manual_seed(SEED)
-    model = make_cnn().to(device)
-    training.fit(model, train_loader_for(SEED), None,
-                 torch.optim.Adam(model.parameters(), lr=LEARNING_RATE), EPOCHS,
-                 loss_fn=lambda out, y, eps=eps: F.cross_entropy(out, y, label_smoothing=eps),
-                 desc=f"label smoothing {eps}")
-    probs = training.predict(model, x_test).softmax(1).numpy()
-    ece, table = reg.expected_calibration_error(probs, digits.test.y, n_bins=10)
-    calibration[eps] = dict(ece=ece, table=table, confidence=probs.max(1).mean(),
-                            accuracy=(probs.argmax(1) == digits.test.y).mean())
-    print(f"eps={eps}: test accuracy {calibration[eps]['accuracy']:.1%}, mean confidence "
-          f"{calibration[eps]['confidence']:.1%}, ECE {ece:.3f}")
+smoothed = {s: run(s, smoothing=SMOOTHING) for s in SEEDS}
+
+
+def calibration_of(model):
+    probs = training.predict(model, x_test).softmax(1).cpu().numpy()
+    ece, table = reg.expected_calibration_error(probs, y_test_np, n_bins=10)
+    return dict(ece=ece, table=table, confidence=probs.max(1).mean(),
+                accuracy=(probs.argmax(1) == y_test_np).mean())
+
+
+calibration = {name: {s: calibration_of(r["model"]) for s, r in runs.items()}
+               for name, runs in [("ε = 0", baseline), (f"ε = {SMOOTHING}", smoothed)]}
+for name, per_seed in calibration.items():
+    for s, c in per_seed.items():
+        print(f"{name:7s} seed {s}: test accuracy {c['accuracy']:.1%}, mean confidence "
+              f"{c['confidence']:.1%}, ECE {c['ece']:.3f}")
 
 # %%
 fig, ax = plotting.subplots()
 ax.plot([0, 1], [0, 1], color="gray", linestyle="--", label="perfect calibration")
-for eps, result in calibration.items():
-    table = result["table"]
-    filled = table["count"] >= 5  # bins with too few predictions say little
-    ax.plot(table["confidence"][filled], table["accuracy"][filled], marker="o",
-            label=f"ε = {eps} (ECE {result['ece']:.3f})")
+for name, per_seed in calibration.items():
+    result = per_seed[SEED]
+    filled = result["table"]["count"] >= 5  # bins with too few predictions say little
+    ax.plot(result["table"]["confidence"][filled], result["table"]["accuracy"][filled], marker="o",
+            label=f"{name} (ECE {result['ece']:.3f})")
 ax.set(xlabel="confidence (mean of the bin)", ylabel="accuracy in the bin",
-       title="Reliability diagram on the test digits", xlim=(0, 1), ylim=(0, 1))
+       title=f"Reliability diagram, seed {SEED}", xlim=(0, 1), ylim=(0, 1))
 ax.legend()
 fig
 
 # %% [markdown]
-# The claims checked with margins: without smoothing, the model's mean confidence exceeds its
-# accuracy (over-confidence); with $\varepsilon = 0.1$ the mean confidence drops by at least five
-# points. Whether the ECE falls depends on how far the smoothing overshoots: on this run
-# $\varepsilon = 0.1$ pushes the confidence *below* the accuracy (the curve above the diagonal), so
-# the ECE, which counts under- and over-confidence alike, does not improve. A smaller
-# $\varepsilon$, or temperature scaling after training, lands closer to the diagonal.
+# The claims checked on every seed: without smoothing the mean confidence exceeds the accuracy
+# by at least five points (over-confidence), and smoothing lowers the mean confidence by at
+# least five points. On this task smoothing also lowers the ECE on every seed, by far more than
+# the spread between seeds (means below; asserted with a margin of 0.05): the unsmoothed network
+# is over-confident by more than ten points on every seed, and $\varepsilon$ = `SMOOTHING` brings
+# its confidence close to its accuracy. The ECE counts under- and over-confidence alike, so a
+# larger $\varepsilon$, or a network less over-confident to begin with, can leave it no better:
+# smoothing that overshoots turns over-confidence into under-confidence.
 
 # %%
-plain_cal, smooth_cal = calibration[0.0], calibration[0.1]
-assert plain_cal["confidence"] > plain_cal["accuracy"], "expected over-confidence without smoothing"
-assert smooth_cal["confidence"] < plain_cal["confidence"] - 0.05
+plain_cal, smooth_cal = calibration["ε = 0"], calibration[f"ε = {SMOOTHING}"]
+for name, per_seed in calibration.items():
+    eces = np.array([c["ece"] for c in per_seed.values()])
+    print(f"{name:7s} ECE {eces.mean():.3f} ± {eces.std():.3f}")
+assert all(c["confidence"] > c["accuracy"] + 0.10 for c in plain_cal.values())
+assert all(smooth_cal[s]["confidence"] < plain_cal[s]["confidence"] - 0.05 for s in SEEDS)
+assert all(smooth_cal[s]["ece"] < plain_cal[s]["ece"] - 0.05 for s in SEEDS)
 
 # %% [markdown]
-# ## 8. Ablation: which regularizer helps with 200 digits?
+# ## 8. Focal loss on rare classes
 #
-# Five configurations of the same CNN, each trained on `ABLATION_SEEDS` different 200-image subsets
-# with different initializations: no regularization; AdamW weight decay (`WEIGHT_DECAY`, biases
-# excluded); dropout (`DROPOUT` before both linear layers); both; early stopping (patience 5 on the
-# validation loss, best weights restored). The table reports training accuracy (in eval mode, on
-# the 200 images) and test accuracy, mean ± standard deviation over seeds — the format of the
-# ablation tables in the literature, on a much smaller problem.
+# When some classes are rare, cross-entropy is dominated by the many easy examples of the common
+# ones. The **focal loss** (Lin et al.) down-weights examples the model already gets right:
+#
+# $$\mathrm{FL} = -\alpha_y\,(1 - p_y)^{\gamma} \log p_y ,$$
+#
+# averaged over the batch, with $p_y$ the softmax probability of the true class, $\gamma \ge 0$
+# the focusing parameter and optional per-class weights $\alpha$. With $\gamma = 0$ and no
+# $\alpha$ it is cross-entropy. `reg.focal_loss(logits, labels, gamma, alpha)` returns the loss
+# and its gradient, computed from the log-softmax so that logits of $\pm 1000$ stay finite. In
+# PyTorch it is a few lines; the two agree, and with $\gamma = 0$ it is `F.cross_entropy`:
+
+# %% tags=["nbval-check-output"]
+def focal_torch(logits, y, gamma=FOCAL_GAMMA):
+    log_py = F.log_softmax(logits, dim=1).gather(1, y[:, None])[:, 0]
+    return (-((1 - log_py.exp()) ** gamma) * log_py).mean()
+
+
+z_np, y_np = rng.standard_normal((16, 10)) * 3, rng.integers(0, 10, 16)
+z_t = torch.tensor(z_np, requires_grad=True)
+focal_torch(z_t, torch.from_numpy(y_np)).backward()
+loss_fl, grad_fl = reg.focal_loss(z_np, y_np, FOCAL_GAMMA)
+print("focal loss and gradient match autograd:",
+      abs(loss_fl - focal_torch(torch.from_numpy(z_np), torch.from_numpy(y_np)).item()) < 1e-12,
+      np.allclose(grad_fl, z_t.grad.numpy(), rtol=0, atol=1e-12))
+print("gamma = 0 equals F.cross_entropy:", abs(reg.focal_loss(z_np, y_np, 0.0)[0] - F.cross_entropy(
+    torch.from_numpy(z_np), torch.from_numpy(y_np)).item()) < 1e-12)
+print("finite for logits of ±1000:", bool(np.isfinite(reg.focal_loss(
+    np.array([[1000.0, -1000.0], [-1000.0, 1000.0]]), np.array([0, 0]))[0])))
+
+# %% [markdown]
+# The imbalanced task: `COMMON_PER_CLASS` images of six classes and `RARE_PER_CLASS` of the four
+# in `RARE_CLASSES` (T-shirt, pullover, coat and shirt, the classes Fashion-MNIST confuses most).
+# We train with cross-entropy and with the focal loss ($\gamma$ = `FOCAL_GAMMA`, no $\alpha$) on
+# the paired seeds and measure the recall (the fraction found) of the rare classes on the
+# balanced test subset.
+
+# %% tags=["nbval-check-output"]
+pool = data.load_fashion_mnist(train_size=4000, val_fraction=VAL_FRACTION, seed=SEED).train
+pick = np.random.default_rng(SEED)
+imb_idx = np.concatenate([pick.choice(np.flatnonzero(pool.y == c),
+                                      RARE_PER_CLASS if c in RARE_CLASSES else COMMON_PER_CLASS,
+                                      replace=False) for c in range(10)])
+x_imb, y_imb = data.downsample(pool.x[imb_idx]), pool.y[imb_idx]
+print("imbalanced training set, per class:", np.bincount(y_imb).tolist())
 
 # %%
-CONFIGS = {
-    "none": dict(wd=0.0, p=0.0, early=False),
-    "weight decay": dict(wd=WEIGHT_DECAY, p=0.0, early=False),
-    "dropout": dict(wd=0.0, p=DROPOUT, early=False),
-    "weight decay + dropout": dict(wd=WEIGHT_DECAY, p=DROPOUT, early=False),
-    "early stopping": dict(wd=0.0, p=0.0, early=True),
+def rare_recall(model):
+    pred = training.predict(model, x_test).argmax(1).cpu().numpy()
+    rare = np.isin(y_test_np, RARE_CLASSES)
+    return (pred[rare] == y_test_np[rare]).mean(), (pred == y_test_np).mean()
+
+
+imbalanced = {name: {s: rare_recall(run(s, loss_fn=fn, loader=train_loader(s, x_imb, y_imb))["model"])
+                     for s in SEEDS}
+              for name, fn in [("cross-entropy", F.cross_entropy), ("focal loss", focal_torch)]}
+for name, per_seed in imbalanced.items():
+    rec = np.array(list(per_seed.values()))
+    print(f"{name:13s} rare-class recall {rec[:, 0].mean():.1%} ± {rec[:, 0].std():.1%} "
+          f"(per seed {', '.join(f'{r:.1%}' for r in rec[:, 0])}), test accuracy {rec[:, 1].mean():.1%}")
+recall_gain = np.array([imbalanced["focal loss"][s][0] - imbalanced["cross-entropy"][s][0]
+                        for s in SEEDS])
+print("paired gain in rare-class recall, per seed:", [f"{g:+.1%}" for g in recall_gain])
+
+# %% [markdown]
+# Measured, not asserted: the focal loss does not reliably raise the recall of the rare classes
+# here. In this run the paired gains printed above change sign between seeds and are of the
+# size of the spread between seeds, and the overall test accuracy is about the same. With six images of a
+# class, the network has too little to learn from, however the loss weighs them. Per-class
+# weights $\alpha$ (exercise 6) address the imbalance directly.
+
+# %% [markdown]
+# ## 9. Which regularizer helps with 400 images?
+#
+# All configurations on the same paired seeds: no regularization; Adam with a coupled L2
+# penalty (`L2_PENALTY`); AdamW with decoupled decay (`WEIGHT_DECAY`, biases excluded); dropout
+# (`DROPOUT` before both linear layers); early stopping; label smoothing (`SMOOTHING`). The table
+# gives the mean ± standard deviation over seeds of the test accuracy and of the train/test gap
+# (training accuracy in eval mode on the 400 images), and the paired change in test accuracy
+# against no regularization, seed by seed.
+
+# %%
+comparison = {
+    "none": baseline,
+    "Adam + L2": {s: run(s, l2=L2_PENALTY) for s in SEEDS},
+    "AdamW decay": {s: run(s, decay=WEIGHT_DECAY) for s in SEEDS},
+    "dropout": dropped_out,
+    "early stopping": stopped,
+    "label smoothing": smoothed,
 }
-
-
-def run_config(wd, p, early, seed):
-    torch.manual_seed(seed)
-    model = make_cnn(p).to(device)
-    train = train_loader_for(seed)
-    callbacks = [EarlyStopping(patience=5)] if early else []
-    training.fit(model, train, val_loader if early else None,
-                 torch.optim.AdamW(param_groups(model, wd), lr=LEARNING_RATE), EPOCHS,
-                 callbacks=callbacks, progress=False)
-    train_eval = data.DeviceLoader(train.x, train.y, 512, device=device)
-    return training.evaluate(model, train_eval).accuracy, training.evaluate(model, test_loader).accuracy
-
-
-ablation = {name: np.array([run_config(**cfg, seed=SEED + s) for s in range(ABLATION_SEEDS)])
-            for name, cfg in CONFIGS.items()}
-print(f"{'configuration':24s} {'train acc':>14s} {'test acc':>14s}")
-for name, res in ablation.items():
-    (tr_m, te_m), (tr_s, te_s) = res.mean(0), res.std(0)
-    print(f"{name:24s} {100 * tr_m:7.1f} ± {100 * tr_s:3.1f} {100 * te_m:8.1f} ± {100 * te_s:3.1f}")
+test_acc = {name: np.array([runs[s]["test"] for s in SEEDS]) for name, runs in comparison.items()}
+gap = {name: np.array([runs[s]["train"] - runs[s]["test"] for s in SEEDS])
+       for name, runs in comparison.items()}
+print(f"{'configuration':16s} {'test accuracy':>15s} {'train-test gap':>15s}   paired change in test")
+for name in comparison:
+    change = test_acc[name] - test_acc["none"]
+    print(f"{name:16s} {test_acc[name].mean():8.1%} ± {test_acc[name].std():4.1%} "
+          f"{gap[name].mean():8.1%} ± {gap[name].std():4.1%}   "
+          + " ".join(f"{c:+.1%}" for c in change))
 
 # %%
-names = list(ablation)
+names = list(comparison)
 fig, ax = plotting.subplots()
 positions = np.arange(len(names))
-for offset, (col, label) in zip((-0.2, 0.2), [(0, "train"), (1, "test")], strict=True):
-    means = [100 * ablation[n][:, col].mean() for n in names]
-    errs = [100 * ablation[n][:, col].std() for n in names]
-    ax.bar(positions + offset, means, width=0.4, yerr=errs, label=label)
+ax.bar(positions, [100 * test_acc[n].mean() for n in names], yerr=[100 * test_acc[n].std() for n in names])
 ax.set_xticks(positions, names, rotation=20)
-ax.set(ylim=(80, 101), ylabel="accuracy (%)",
-       title=f"200 training digits, mean of {ABLATION_SEEDS} seeds")
-ax.legend(loc="lower right")
+ax.set(ylim=(60, 85), ylabel="test accuracy (%)",
+       title=f"400 training images, mean ± std of {N_SEEDS} paired seeds")
 fig
 
 # %% [markdown]
-# Only what holds across seeds is asserted: without regularization the network fits the training
-# images perfectly and its test accuracy is at least three points lower on average. Everything
-# else in the table is an observation for this run: here dropout (alone or with decay) gave the
-# best test accuracy, weight decay alone changed little, and early stopping gave about the same
-# test accuracy as no regularization while training for fewer epochs; with three seeds the
-# differences between regularizers are of the order of their standard deviations.
+# What holds on every seed, and is asserted: without regularization the gap exceeds ten points;
+# dropout cuts the gap by at least five points against the same seed without it, and early
+# stopping makes it smaller (its training accuracy stops well short of 100%). What does not
+# hold, stated plainly: **in this run no regularizer raises the test accuracy by more than the
+# spread between seeds**. Dropout and early stopping narrow the gap mostly by lowering the training
+# accuracy; the paired changes in test accuracy printed beside the table change sign between
+# seeds for dropout, early stopping and AdamW. In this run Adam with a coupled L2 penalty is
+# below no regularization on every seed, by amounts that vary widely, and label smoothing's
+# paired changes are small against the spread (not asserted). On 400 images, the gain this chapter's
+# regularizers buy is calibration (§7), not accuracy.
 
 # %%
-none_train, none_test = ablation["none"].mean(0)
-assert none_train >= 0.99 and none_train - none_test >= 0.03, "expected an overfitting gap"
-print(f"no regularization: train {none_train:.1%}, test {none_test:.1%}")
+assert all(gap["none"] >= 0.10)
+assert all(gap["dropout"] <= gap["none"] - 0.05)
+assert all(gap["early stopping"] < gap["none"])
 
 # %% [markdown]
 # ## Exercises
@@ -838,7 +1001,9 @@ checks.check_adamw_step(adamw_step)
 # %% [markdown]
 # **Exercise 3 — label smoothing loss.** Write `smoothed_cross_entropy(logits, y, eps)` for NumPy
 # logits $(N, K)$ and integer labels $(N,)$: the mean over examples of the cross-entropy against
-# $(1-\varepsilon)\,\text{one\_hot}(y) + \varepsilon/K$. Compute the log-softmax stably.
+# $(1-\varepsilon)\,\text{one\_hot}(y) + \varepsilon/K$. Compute the log-softmax stably: the
+# check includes logits of $\pm 1000$, and the book's `cross_entropy_soft` and `log_softmax` are
+# off limits while it runs.
 
 # %%
 def smoothed_cross_entropy(logits, y, eps):
@@ -855,41 +1020,79 @@ def smoothed_cross_entropy(logits, y, eps):
 checks.check_label_smoothing_loss(smoothed_cross_entropy)
 
 # %% [markdown]
-# **Exercise 4 — on paper.** (a) With SGD, learning rate $\eta = 0.1$ and an L2 penalty
+# **Exercise 4 — the focal loss's backward pass.** Derive and write
+# `focal_loss_grad(logits, labels, gamma)`, the gradient with respect to the logits $(N, K)$ of
+# the batch-mean focal loss $\frac1N\sum_n -(1 - p_{y_n})^{\gamma}\log p_{y_n}$ (no $\alpha$).
+# Hint: write one example's loss as a function of $l = \log p_y$, differentiate in $l$ — the
+# factor $(1 - p_y)^\gamma$ depends on the logits too — and use
+# $\partial l / \partial z = \text{one\_hot}(y) - \operatorname{softmax}(z)$. The check compares
+# with torch autograd; `reg.focal_loss` is off limits while it runs.
+
+# %%
+def focal_loss_grad(logits, labels, gamma):
+    ### BEGIN SOLUTION
+    n = len(labels)
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_py = log_p[np.arange(n), labels]
+    p_y = np.exp(log_py)
+    # d/dl of -(1 - e^l)^gamma l = -(1 - p)^gamma + gamma p l (1 - p)^(gamma - 1)
+    dl = -(1 - p_y) ** gamma
+    if gamma:
+        dl = dl + gamma * p_y * log_py * (1 - p_y) ** (gamma - 1)
+    dz = -np.exp(log_p)
+    dz[np.arange(n), labels] += 1
+    return dl[:, None] * dz / n
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+checks.check_focal_loss_grad(focal_loss_grad)
+
+# %% [markdown]
+# **Exercise 5 — on paper.** (a) With SGD, learning rate $\eta = 0.1$ and an L2 penalty
 # $\frac{\lambda}{2}\lVert\theta\rVert^2$ with $\lambda = 5\cdot 10^{-4}$, by what factor does a
 # weight with zero data gradient shrink per step, and after 10,000 steps? (b) A layer's units have
 # mean 0 and variance 1 and dropout with $p = 0.2$ precedes batch norm. By what factor does the
-# batch norm's output standard deviation shrink at test time?
+# batch norm's output standard deviation shrink at test time? (c) Why does the focal loss with
+# $\gamma = 2$ barely change the gradient of an example with $p_y = 0.1$, while it divides that
+# of an example with $p_y = 0.9$ by about 100?
 #
 # <details><summary>Answer</summary>
 #
 # (a) $1 - \eta\lambda = 0.99995$ per step; $0.99995^{10^4} \approx e^{-0.5} \approx 0.61$.
 # (b) $\operatorname{Var}_{train} = 1/(1 - 0.2) = 1.25$, so the output standard deviation is
 # $\sqrt{1/1.25} \approx 0.89$ of its training value.
+# (c) The loss is weighted by $(1 - p_y)^2$: $0.9^2 = 0.81$ for the hard example, $0.1^2 = 0.01$
+# for the easy one (the extra term of the gradient, $\gamma p_y \log p_y (1-p_y)^{\gamma-1}$, is
+# also small for the easy example), so training concentrates on the examples still misclassified.
 # </details>
 #
-# **Exercise 5 — explore.** Raise `PER_CLASS` to 60 and rerun the ablation. Does the overfitting
-# gap shrink? Does the ranking of the regularizers survive? Then replace `nn.Dropout` in `make_cnn`
-# by `DropBlock2d(0.1, 2)` placed after the second convolution.
+# **Exercise 6 — explore.** Raise `TRAIN_SIZE` to 2,000 and rerun the comparison. Does the
+# overfitting gap shrink? Does the ranking of the regularizers survive? Then give the focal loss
+# per-class weights $\alpha$ (inverse class frequency) in §8, and compare the rare-class recall.
 
 # %% [markdown]
 # ## Summary
 #
-# - With 200 training digits a 40k-parameter CNN reaches 100% training accuracy and a clearly
-#   lower test accuracy; the validation loss turns upward while the training loss keeps falling.
+# - With 400 training images a 52k-parameter CNN reaches 100% training accuracy and a test
+#   accuracy more than ten points lower on every seed; the validation loss turns upward while
+#   the training loss keeps falling.
 # - Weight decay $\theta \leftarrow (1-\eta\lambda)\theta - \eta\nabla L$ equals an L2 penalty for
 #   SGD; with Adam the penalty is rescaled per weight, so use AdamW. Leave biases and
 #   normalization parameters out of the decay with parameter groups.
 # - In front of batch norm the loss does not depend on the weights' scale; decay only shrinks
-#   $\lVert W\rVert$ and so raises the effective learning rate $\eta/\lVert W\rVert^2$.
+#   $\lVert W\rVert$ and so raises the effective learning rate (for plain SGD $\eta/\lVert W\rVert^2$;
+#   with momentum, that up to the momentum's factor). A linear head after the last batch norm is
+#   not scale-invariant.
 # - Early stopping with patience and restored weights returns the model of the best validation
 #   epoch; `helpers.callbacks.EarlyStopping` does it for `fit`.
 # - Dropout ($p$ = drop probability) trains an ensemble of thinned networks; inverted scaling by
-#   $1/(1-p)$ makes the plain network at test time match their average, and it predicts like a
-#   50-sample Monte-Carlo average. Dropout before batch norm inflates the variance BN learns.
-# - Spatial dropout drops channels, DropConnect weights, DropBlock contiguous squares; DropBlock's
-#   seed rate must account for overlapping blocks, and the common max-pool sketch drops over four
-#   times its target.
-# - Label smoothing lowers the confidence a network reports: on the digits by more than five
-#   points, enough here to turn over-confidence into under-confidence. The expected calibration
-#   error and a reliability diagram show which side of the diagonal a model is on.
+#   $1/(1-p)$ makes the plain network at test time predict almost like a 50-sample Monte-Carlo
+#   average. Dropout before batch norm inflates the variance BN learns.
+# - Spatial dropout drops channels (its backward broadcasts the channel mask), DropConnect
+#   weights — at inference moment matching, not the mean network —, DropBlock contiguous
+#   squares; DropBlock's seed rate must account for overlapping blocks.
+# - Label smoothing lowers the confidence a network reports; whether the ECE falls depends on
+#   whether it overshoots into under-confidence (measured in §7).
+# - The focal loss down-weights easy examples; its effect on rare classes is measured in §8.

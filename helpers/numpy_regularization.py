@@ -10,6 +10,7 @@ changes at test time. Every random function takes a ``numpy.random.Generator``.
 - ``dropblock``, ``dropblock_mask``, ``dropblock_gamma``, ``dropblock_drop_fraction``:
   contiguous square blocks, with the seed rate solved so the dropped fraction is on target.
 - ``smooth_labels``, ``cross_entropy_soft``: label smoothing as a loss.
+- ``focal_loss``: cross-entropy down-weighted on examples the model already gets right.
 - ``expected_calibration_error``: how far confidence is from accuracy.
 
 Forward/backward rule of this module: a random forward returns ``(y, mask)``, and its
@@ -36,6 +37,7 @@ __all__ = [
     "dropout2d",
     "dropout_backward",
     "expected_calibration_error",
+    "focal_loss",
     "smooth_labels",
 ]
 
@@ -258,6 +260,54 @@ def cross_entropy_soft(logits, targets):
     n = logits.shape[0]
     loss = -np.sum(targets * log_probs, dtype=np.float64) / n
     return float(loss), (np.exp(log_probs) - targets) / n
+
+
+def focal_loss(logits, labels, gamma: float = 2.0, alpha=None):
+    """Focal loss (Lin et al.) and its gradient.
+
+    logits: (N, K) float; labels: (N,) ints in [0, K); gamma >= 0; alpha: None (every class
+    weighted 1) or a (K,) array of per-class weights >= 0. With p = softmax(logits) and
+    p_y the probability of each example's label, returns (loss, dlogits (N, K)) where
+    loss = mean_n -alpha[y_n] (1 - p_y)^gamma log p_y, in the dtype of logits (the loss is
+    summed in float64). gamma = 0 and alpha = None give softmax cross-entropy.
+
+    dlogits: with l = log p_y, dloss/dl = -alpha_y (1 - p_y)^gamma (1 + gamma p_y r),
+    r = -l / (1 - p_y) (-> 1 as p_y -> 1), and dl/dlogits = one_hot(y) - p; divided by N.
+    Everything is computed from log_softmax, so logits of +-1000 give finite values.
+    """
+    fn = "focal_loss"
+    logits = validation.float_array(logits, "logits", fn, 2)
+    n, k = logits.shape
+    labels = np.asarray(labels)
+    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{fn}: labels must be ({n},) ints for logits {logits.shape}, "
+                         f"got {labels.dtype} {labels.shape}")
+    if n == 0:
+        raise ValueError(f"{fn}: expected at least one example, got logits {logits.shape}")
+    if labels.min() < 0 or labels.max() >= k:
+        raise ValueError(f"{fn}: labels must lie in [0, {k}), "
+                         f"got range [{labels.min()}, {labels.max()}]")
+    gamma = validation.number(gamma, "gamma", fn, low=0.0, what="the focusing parameter")
+    if alpha is None:
+        weight = np.ones(n, dtype=logits.dtype)
+    else:
+        alpha = np.asarray(alpha, dtype=logits.dtype)
+        if alpha.shape != (k,) or not np.all(np.isfinite(alpha)) or np.any(alpha < 0):
+            raise ValueError(f"{fn}: alpha must be None or ({k},) finite weights >= 0, "
+                             f"got shape {alpha.shape}")
+        weight = alpha[labels]
+    log_probs = log_softmax(logits)
+    log_py = log_probs[np.arange(n), labels]
+    p_y = np.exp(log_py)
+    one_minus = -np.expm1(log_py)  # 1 - p_y without cancellation
+    focus = one_minus**gamma
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(one_minus > 0, -log_py / one_minus, 1.0)
+    loss = -np.sum(weight * focus * log_py, dtype=np.float64) / n
+    dl = -weight * focus * (1.0 + gamma * p_y * ratio)  # dloss_n / dlog p_y
+    dlogits = -np.exp(log_probs)
+    dlogits[np.arange(n), labels] += 1.0
+    return float(loss), (dl[:, None] * dlogits / n).astype(logits.dtype)
 
 
 def expected_calibration_error(probs, y, n_bins: int = 10):

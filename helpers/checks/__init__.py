@@ -31,6 +31,7 @@ from helpers.checks.normalization import (
 from helpers.checks.regularization import (
     check_adamw_step,
     check_dropout,
+    check_focal_loss_grad,
     check_label_smoothing_loss,
 )
 from helpers.checks.residual import check_drop_path, check_pad_shortcut, check_preact_block
@@ -48,6 +49,7 @@ __all__ = [
     "check_cutmix_lambda",
     "check_drop_path",
     "check_dropout",
+    "check_focal_loss_grad",
     "check_ema_update",
     "check_fan_in_fan_out",
     "check_flip_tta",
