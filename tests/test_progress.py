@@ -8,7 +8,9 @@ from helpers.progress import Progress
 
 @pytest.fixture(autouse=True)
 def progress_off_by_default(monkeypatch):
+    """Progress off unless a test turns it on (``make unit`` sets TQDM_DISABLE too)."""
     monkeypatch.setenv("BOOK_PROGRESS", "0")
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
 
 
 @pytest.mark.parametrize(("name", "value"), [("TQDM_DISABLE", "1"), ("BOOK_PROGRESS", "0")])
