@@ -9,14 +9,31 @@ from helpers import checks
 from helpers import numpy_norm as nn
 
 
+def _bn_backward(dy, x, gamma, eps, *, ddof=0, drop=None):
+    """A hand-written batch-norm backward; ddof=1 or drop="mean"/"xhat" make plausible mistakes."""
+    axes = (0, *range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    inv_std = 1 / np.sqrt(x.var(axis=axes, keepdims=True, ddof=ddof) + eps)
+    x_hat = (x - x.mean(axis=axes, keepdims=True)) * inv_std
+    g = dy * gamma.reshape(shape)
+    mean_term = 0 if drop == "mean" else g.mean(axis=axes, keepdims=True)
+    xhat_term = 0 if drop == "xhat" else x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
+    return inv_std * (g - mean_term - xhat_term), (dy * x_hat).sum(axis=axes), dy.sum(axis=axes)
+
+
 def test_check_batch_norm_backward(capsys):
-    checks.check_batch_norm_backward(nn.batch_norm_backward)
+    checks.check_batch_norm_backward(_bn_backward)
     assert "passed" in capsys.readouterr().out
     with pytest.raises(NotImplementedError):
         checks.check_batch_norm_backward(stub)
+    with pytest.raises(AssertionError, match="dx differs.*Hint"):  # unbiased variance
+        checks.check_batch_norm_backward(lambda dy, x, g, e: _bn_backward(dy, x, g, e, ddof=1))
+    for term in ("mean", "xhat"):  # a term of dx missing
+        with pytest.raises(AssertionError, match="dx differs"):
+            checks.check_batch_norm_backward(lambda dy, x, g, e, t=term: _bn_backward(dy, x, g, e, drop=t))
 
     def ignores_the_mean_terms(dy, x, gamma, eps):  # treats mean and var as constants
-        dx, dgamma, dbeta = nn.batch_norm_backward(dy, x, gamma, eps)
+        dx, dgamma, dbeta = _bn_backward(dy, x, gamma, eps)
         axes = (0, *range(2, x.ndim))
         shape = (1, -1) + (1,) * (x.ndim - 2)
         return dy * gamma.reshape(shape) / np.sqrt(x.var(axis=axes, keepdims=True) + eps), dgamma, dbeta
@@ -24,15 +41,26 @@ def test_check_batch_norm_backward(capsys):
     with pytest.raises(AssertionError, match="dx differs.*Hint"):
         checks.check_batch_norm_backward(ignores_the_mean_terms)
     with pytest.raises(AssertionError, match="dgamma shape"):
-        checks.check_batch_norm_backward(lambda dy, x, g, e: (nn.batch_norm_backward(dy, x, g, e)[0],
+        checks.check_batch_norm_backward(lambda dy, x, g, e: (_bn_backward(dy, x, g, e)[0],
                                                               np.zeros(1), np.zeros(x.shape[1])))
     with pytest.raises(AssertionError, match="expected a tuple"):
         checks.check_batch_norm_backward(lambda dy, x, g, e: dy)
+    with pytest.raises(AssertionError, match="write it yourself"):  # shortcut through the helper
+        checks.check_batch_norm_backward(lambda dy, x, g, e: nn.batch_norm_backward(dy, x, g, e))
+    with pytest.raises(AssertionError, match="write it yourself"):
+        checks.check_batch_norm_backward(nn.batch_norm_backward)
+    assert nn.batch_norm_backward.__name__ == "batch_norm_backward"  # restored afterwards
 
+
+def _group_norm(x, groups, gamma, beta, eps, ddof=0):
+    n, c = x.shape[:2]
+    xg = x.reshape(n, groups, -1)
+    xg = (xg - xg.mean(axis=2, keepdims=True)) / np.sqrt(xg.var(axis=2, keepdims=True, ddof=ddof) + eps)
+    return xg.reshape(x.shape) * gamma.reshape(1, c, 1, 1) + beta.reshape(1, c, 1, 1)
 
 
 def test_check_group_norm(capsys):
-    checks.check_group_norm(nn.group_norm)
+    checks.check_group_norm(_group_norm)
     assert "passed" in capsys.readouterr().out
     with pytest.raises(NotImplementedError):
         checks.check_group_norm(stub)
@@ -41,15 +69,17 @@ def test_check_group_norm(capsys):
         n, c = x.shape[:2]
         perm = np.arange(c).reshape(c // groups, groups).T.ravel()
         inv = np.argsort(perm)
-        y = nn.group_norm(x[:, perm], groups, None, None, eps)[:, inv]
+        y = _group_norm(x[:, perm], groups, np.ones(c), np.zeros(c), eps)[:, inv]
         return y * gamma.reshape(1, c, 1, 1) + beta.reshape(1, c, 1, 1)
 
-    with pytest.raises(AssertionError, match="relative error"):
+    with pytest.raises(AssertionError, match="relative error|differs"):
         checks.check_group_norm(channel_major_groups)
-    with pytest.raises(AssertionError, match="relative error"):  # unbiased variance
-        checks.check_group_norm(
-            lambda x, g, ga, be, eps: nn.group_norm(x * np.sqrt(1.0), g, ga, be, eps) * 0.99)
-
+    with pytest.raises(AssertionError, match="relative error|differs"):  # unbiased variance
+        checks.check_group_norm(lambda x, g, ga, be, eps: _group_norm(x, g, ga, be, eps, ddof=1))
+    with pytest.raises(AssertionError, match="write it yourself"):  # shortcut through the helper
+        checks.check_group_norm(nn.group_norm)
+    with pytest.raises(AssertionError, match="write it yourself"):
+        checks.check_group_norm(lambda x, g, ga, be, eps: nn.layer_norm(x, ga, be, eps))
 
 
 def _fold(w, b, gamma, beta, mean, var, eps):

@@ -1,7 +1,9 @@
 """Exercise checks for chapter 6, normalization: batch-norm backward, group norm, BN folding.
 
 Each compares a reader's function with PyTorch on random float64 inputs; a stub's
-NotImplementedError propagates, so a check fails on an unfinished exercise.
+NotImplementedError propagates, so a check fails on an unfinished exercise. While an answer
+runs, the book's own ``helpers.numpy_norm`` functions refuse to be called
+(``written_by_hand``), so an answer cannot pass by calling them.
 """
 
 from __future__ import annotations
@@ -12,13 +14,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers.checks._common import compare, fail, passed
+from helpers import numpy_norm
+from helpers.checks._common import compare, fail, passed, written_by_hand
 
 RTOL = 1e-7
+_NORM_FUNCTIONS = ("batch_norm", "batch_norm_backward", "group_norm", "group_norm_backward",
+                   "layer_norm", "instance_norm")
 
 
 def _t(a, grad=False):
     return torch.tensor(a, dtype=torch.float64, requires_grad=grad)
+
+
+def _refuse_the_helpers(name: str, answer: Callable) -> None:
+    """Fail when the answer *is* one of the book's own functions (passed in directly)."""
+    for helper in _NORM_FUNCTIONS:
+        if answer is getattr(numpy_norm, helper):
+            raise fail(name, None, "this exercise asks you to write it yourself; do not pass "
+                       f"helpers.numpy_norm.{helper}", "write the function in NumPy")
 
 
 def check_batch_norm_backward(batch_norm_backward: Callable, seed: int = 0) -> None:
@@ -27,6 +40,7 @@ def check_batch_norm_backward(batch_norm_backward: Callable, seed: int = 0) -> N
     x, dy: (N, C) or (N, C, H, W); gamma: (C,). Compared with autograd through F.batch_norm.
     """
     name = "check_batch_norm_backward"
+    _refuse_the_helpers(name, batch_norm_backward)
     rng = np.random.default_rng(seed)
     shapes = [(6, 3), (4, 2, 3, 3), (2, 5, 4, 2), (16, 1)]
     for shape in shapes:
@@ -35,7 +49,8 @@ def check_batch_norm_backward(batch_norm_backward: Callable, seed: int = 0) -> N
         gamma, beta, dy = rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(shape)
         xt, gt, bt = _t(x, True), _t(gamma, True), _t(beta, True)
         F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5).backward(_t(dy))
-        got = batch_norm_backward(dy, x, gamma, 1e-5)
+        with written_by_hand(name, numpy_norm, _NORM_FUNCTIONS):
+            got = batch_norm_backward(dy, x, gamma, 1e-5)
         if not isinstance(got, tuple | list) or len(got) != 3:
             raise fail(
                 name,
@@ -67,6 +82,7 @@ def check_batch_norm_backward(batch_norm_backward: Callable, seed: int = 0) -> N
 def check_group_norm(group_norm: Callable, seed: int = 0) -> None:
     """``group_norm(x, num_groups, gamma, beta, eps) -> y`` against F.group_norm."""
     name = "check_group_norm"
+    _refuse_the_helpers(name, group_norm)
     rng = np.random.default_rng(seed)
     cases = [
         ((2, 4, 3, 3), 2),
@@ -86,10 +102,12 @@ def check_group_norm(group_norm: Callable, seed: int = 0) -> None:
             "biased variance (+ eps inside the square root), reshape back, then apply the "
             "per-channel gamma and beta"
         )
+        with written_by_hand(name, numpy_norm, _NORM_FUNCTIONS):
+            got = group_norm(x, groups, gamma, beta, 1e-5)
         compare(
             name,
             f"x {shape}, num_groups={groups}",
-            group_norm(x, groups, gamma, beta, 1e-5),
+            got,
             ref,
             hint,
             rtol=RTOL,
