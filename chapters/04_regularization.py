@@ -105,17 +105,9 @@ print("parameters:", models.count_parameters(make_cnn(SEED)))
 
 # %% [markdown]
 # One function trains every configuration of the chapter: an optimizer (Adam with a coupled L2
-# penalty, or AdamW with decoupled decay on the weights only — `param_groups` is explained in
+# penalty, or AdamW with decoupled decay on the weights only — `training.decay_groups` is explained in
 # §2), an optional dropout rate, early stopping, and a loss. It returns the model, its history
 # and the accuracies on the training subset (eval mode) and the test subset.
-
-# %%
-def param_groups(model, weight_decay):
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
-
 
 # %%
 def run(seed, *, p=0.0, l2=0.0, decay=0.0, early=False, smoothing=0.0, callbacks=(),
@@ -124,7 +116,7 @@ def run(seed, *, p=0.0, l2=0.0, decay=0.0, early=False, smoothing=0.0, callbacks
     if l2:
         opt = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, weight_decay=l2)
     else:
-        opt = torch.optim.AdamW(param_groups(model, decay), lr=LEARNING_RATE)
+        opt = torch.optim.AdamW(training.decay_groups(model, decay), lr=LEARNING_RATE)
     if loss_fn is None:
         def loss_fn(out, y):
             return F.cross_entropy(out, y, label_smoothing=smoothing)
@@ -256,9 +248,10 @@ assert shrink["Adam", 0.01] < 0.3 and shrink["Adam", 10.0] > 0.95
 # and can hurt. PyTorch optimizers take **parameter groups**, each with its own settings; the usual
 # rule puts tensors with more than one dimension (convolution and linear weights) in a decayed
 # group and everything else (biases, batch-norm $\gamma$ and $\beta$) in a group with decay 0.
+# `helpers.training.decay_groups(model, weight_decay)` builds exactly these two groups.
 
 # %% tags=["nbval-check-output"]
-groups = param_groups(make_cnn(SEED), WEIGHT_DECAY)  # defined in §1
+groups = training.decay_groups(make_cnn(SEED), WEIGHT_DECAY)
 for group in groups:
     print(f"weight_decay={group['weight_decay']}: {len(group['params'])} tensors, "
           f"{sum(p.numel() for p in group['params'])} numbers")
@@ -322,7 +315,7 @@ bn_runs = {}
 for wd in (0.0, 5e-3):
     torch.manual_seed(SEED)
     model = models.small_cnn(widths=(8, 16), side=14, norm="batch").to(device)  # BN after each conv
-    opt = torch.optim.SGD(param_groups(model, wd), lr=0.1, momentum=0.9)
+    opt = torch.optim.SGD(training.decay_groups(model, wd), lr=0.1, momentum=0.9)
     tracker = WeightNorm(model[0].weight)
     hist = training.fit(model, train_loader(SEED), val_loader, opt, EPOCHS, callbacks=[tracker],
                         progress=False)

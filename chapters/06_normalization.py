@@ -508,10 +508,8 @@ def train_run(norm, seed, lr=LEARNING_RATE, epochs=EPOCHS, weight_decay=0.0, cal
     model = make_cnn(norm, **kw).to(device)
     train = data.DeviceLoader(*fashion_train, BATCH_SIZE, shuffle=True, seed=seed, device=device)
     val = data.DeviceLoader(*fashion_val, 500, device=device)
-    decay = [p for p in model.parameters() if p.ndim > 1]  # conv and linear weights
-    rest = [p for p in model.parameters() if p.ndim <= 1]  # biases, gamma and beta
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
-    opt = torch.optim.SGD(groups, lr=lr, momentum=0.9)
+    # decay on conv and linear weights only, not on biases, gamma and beta (chapter 4, §2)
+    opt = torch.optim.SGD(training.decay_groups(model, weight_decay), lr=lr, momentum=0.9)
     try:
         return model, training.fit(model, train, val, opt, epochs, callbacks=callbacks, progress=False)
     except FloatingPointError:  # diverged

@@ -149,6 +149,20 @@ def eval_mode(model: torch.nn.Module):
             module.training = mode
 
 
+def decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Optimizer parameter groups that decay only the weights of convolutions and linear layers.
+
+    Parameters with more than one dimension (conv and linear weights) get ``weight_decay``;
+    the others (biases, and the scales gamma and shifts beta of normalization layers) get 0.
+    Pass the result to any ``torch.optim`` optimizer in place of ``model.parameters()``.
+    """
+    if not weight_decay >= 0:
+        raise ValueError(f"decay_groups: weight_decay must be >= 0, got {weight_decay!r}")
+    params = list(model.parameters())
+    return [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}]
+
+
 def evaluate(model: torch.nn.Module, data: Batches, *, loss_fn: LossFn | None = None,
              device: torch.device | str | None = None) -> Evaluation:
     """Mean loss and accuracy of ``model`` over the (x, y) batches of ``data``.

@@ -272,3 +272,15 @@ def test_eval_mode_restores_each_module_and_keeps_a_frozen_batch_norm_frozen():
     with pytest.raises(RuntimeError), training.eval_mode(model):
         raise RuntimeError("modes are restored on errors too")
     assert model.training and not model[1].training
+
+
+def test_decay_groups_decay_only_conv_and_linear_weights():
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2),
+                                torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    decayed, kept = training.decay_groups(model, 0.1)
+    assert decayed["weight_decay"] == 0.1 and kept["weight_decay"] == 0.0
+    assert [tuple(p.shape) for p in decayed["params"]] == [(2, 1, 3, 3), (3, 8)]
+    assert [tuple(p.shape) for p in kept["params"]] == [(2,), (2,), (2,), (3,)]
+    torch.optim.SGD([decayed, kept], lr=0.1)  # accepted by torch.optim
+    with pytest.raises(ValueError, match="weight_decay must be >= 0, got -1"):
+        training.decay_groups(model, -1)
