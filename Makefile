@@ -50,8 +50,17 @@ html: $(STAMP)
 	$(BIN)/python tools/build_html.py --out _build/html
 
 ## assignments: assignments/ with each chapter's solutions replaced by stubs (solutions/ kept apart)
+## and assignments/nbgrader/, a ready nbgrader course directory (source/, nbgrader_config.py)
 assignments: $(STAMP)
 	$(BIN)/python tools/make_assignments.py --out assignments
+
+## grade: grade returned notebooks without nbgrader, at small sizes, each in a fresh kernel:
+## make grade SUBMISSIONS=<folder> OUT=<folder> with <folder>/<student>/NN_topic.ipynb;
+## writes OUT/grades.csv and OUT/feedback/ (OUT defaults to grades). SUBMISSIONS is not modified.
+.PHONY: grade
+grade: $(STAMP) data
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=<folder> OUT=<folder>" >&2; exit 2; }
+	$(BIN)/python tools/grade.py "$(SUBMISSIONS)" --out "$(or $(OUT),grades)"
 
 ## test: set up .venv and run ruff, the helpers' tests, the pairing test and nbval on every chapter
 test: lint unit nbval

@@ -103,3 +103,22 @@ def fake_fashion(tmp_path, monkeypatch):
         return arrays
 
     return write
+
+
+# ---------------------------------------------------------------- a chapter written in a test
+
+
+def write_chapter(folder, body: str, name: str = "09_synthetic"):
+    """Write ``body`` (jupytext percent source) as ``folder/name.py`` and its paired notebook
+    with a kernelspec, as the chapters carry; returns the ``.ipynb`` path."""
+    import jupytext
+    import nbformat
+
+    script = folder / f"{name}.py"
+    script.write_text(body)
+    nb = jupytext.read(script)
+    nb.metadata["kernelspec"] = {
+        "name": "python3", "display_name": "Python 3", "language": "python"}
+    path = script.with_suffix(".ipynb")
+    nbformat.write(nb, path)
+    return path

@@ -143,22 +143,28 @@ def test_gradual_sparsity_schedule():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: nc.qrange("int16"), "dtype"),
-    (lambda: nc.choose_qparams(1.0, -1.0), "x_min <= x_max"),
+    (lambda: nc.choose_qparams(1.0, -1.0), "x_min must be <= x_max"),
     (lambda: nc.choose_qparams(0.0, float("nan")), "finite"),
-    (lambda: nc.quantize(np.ones(2), 0.0, 0, "int8"), "scale > 0"),
-    (lambda: nc.quantize(np.ones(2), 1.0, 300, "uint8"), r"zero_point in \[0, 255\]"),
+    (lambda: nc.quantize(np.ones(2), 0.0, 0, "int8"), "scale must be a finite number > 0"),
+    (lambda: nc.quantize(np.ones(2), 1.0, 300, "uint8"), r"zero_point must be in \[0, 255\]"),
     (lambda: nc.quantize(np.ones(2), 1.0, 0, "int2"), "dtype"),
-    (lambda: nc.dequantize(np.ones(2, dtype=int), -1.0, 0), "scale > 0"),
+    (lambda: nc.dequantize(np.ones(2, dtype=int), -1.0, 0), "scale must be a finite number > 0"),
     (lambda: nc.dequantize(np.ones(2), 1.0, 0), "integer"),
-    (lambda: nc.fake_quantize(np.ones(2), 1.0, 0, 5, 5), "qmin < qmax"),
+    (lambda: nc.fake_quantize(np.ones(2), 1.0, 0, 5, 5), "qmin must be < qmax"),
     (lambda: nc.fake_quantize_backward(np.ones(3), np.ones(2), 1.0, 0, 0, 255), "shape"),
     (lambda: nc.magnitude_prune_mask(np.ones(3), 1.5), r"\[0, 1\]"),
     (lambda: nc.magnitude_prune_mask(np.ones(3), -0.1), "got -0.1"),
     (lambda: nc.global_magnitude_prune_masks([], 0.5), "at least one"),
     (lambda: nc.structured_prune_mask(np.ones((2, 3)), 0.5, dim=2), "dim"),
     (lambda: nc.gradual_sparsity(0, 0.0, 1.2, 0, 1, 1), "s_final"),
-    (lambda: nc.gradual_sparsity(0, 0.0, 0.5, 0, 0, 1), "n >= 1"),
+    (lambda: nc.gradual_sparsity(0, 0.0, 0.5, 0, 0, 1), "n must be an int >= 1"),
+    (lambda: nc.gradual_sparsity(0, 0.0, 0.5, 0, 2, 1.5), "delta_t must be an int"),
+    (lambda: nc.quantize(np.ones(2), 1.0, 0.5, "int8"), "zero_point must be an int"),
+    (lambda: nc.fake_quantize(np.ones(2), float("inf"), 0, 0, 255), "scale must be a finite"),
+    (lambda: nc.magnitude_prune_mask(np.ones(3), True), "amount must be"),
+    (lambda: nc.structured_prune_mask(np.ones((2, 3)), 0.5, dim=0.0), "dim must be an int"),
 ])
 def test_bad_input_raises(call, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as error:
         call()
+    assert " must " in str(error.value) and "got " in str(error.value)

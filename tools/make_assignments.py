@@ -8,7 +8,15 @@ Used by `make assignments`. For every chapter (all of chapters/ by default) it w
   ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region is replaced by
   ``raise NotImplementedError(...)`` at the region's indentation with a one-line hint, and all
   outputs are cleared. The check cells stay, so a student runs them to grade their work.
-- ``OUT/solutions/NN_topic.ipynb``: the instructor's copy, outputs cleared, solutions kept.
+  Written exercises keep their statement; their model answers (``<details><summary>Answer
+  </summary>`` ... ``</details>`` blocks) are replaced by a "**Your answer:**" line.
+- ``OUT/solutions/NN_topic.ipynb``: the instructor's copy, outputs cleared, solutions and model
+  answers kept.
+- ``OUT/nbgrader/``: an nbgrader course directory (tools/make_nbgrader.py), unless
+  ``--no-nbgrader``.
+
+A written exercise is an exercise statement (a markdown line starting ``**Exercise N``) that is
+not directly followed by a code cell with a solution region: on paper, explore, discussion.
 
 Markers are validated first on the chapter's ``.py`` (so errors name its lines): a BEGIN without
 its END, an END without a BEGIN, a region inside a region, or a region that crosses a cell
@@ -30,6 +38,9 @@ BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
 CHECK_CALL = re.compile(r"\bchecks\.check_\w+\(")
 CELL_MARKER = re.compile(r"^# %%")
+EXERCISE_HEAD = re.compile(r"^\*\*Exercise\s+(\d+)\b", re.M)
+ANSWER_BLOCK = re.compile(r"<details>\s*<summary>\s*Answer\s*</summary>(.*?)</details>", re.S)
+YOUR_ANSWER = "**Your answer:**"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -81,8 +92,8 @@ def find_regions(lines: list[str], where: str = "<source>", first_line: int = 1)
     return regions
 
 
-def hint_for(lines: list[str], region: Region) -> str:
-    """A one-line hint: the name of the function the region sits in, if any."""
+def function_of(lines: list[str], region: Region) -> str | None:
+    """The name of the innermost function the region sits in, or None at top level."""
     threshold = len(region.indent)
     for line in reversed(lines[: region.begin]):
         depth = len(line) - len(line.lstrip())
@@ -90,8 +101,16 @@ def hint_for(lines: list[str], region: Region) -> str:
             continue
         match = re.match(r"\s*(?:async\s+)?def\s+(\w+)\s*\(", line)
         if match:
-            return f"write {match.group(1)}; the next cell checks it"
+            return match.group(1)
         threshold = depth
+    return None
+
+
+def hint_for(lines: list[str], region: Region) -> str:
+    """A one-line hint: the name of the function the region sits in, if any."""
+    name = function_of(lines, region)
+    if name:
+        return f"write {name}; the next cell checks it"
     return "write your solution here; the next cell checks it"
 
 
@@ -134,6 +153,60 @@ def exercises(nb: nbformat.NotebookNode) -> list[tuple[int, int | None]]:
     return found
 
 
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a markdown cell: the text before its first exercise (``number`` None) or
+    one exercise statement, with ``written`` set for a written exercise."""
+
+    text: str
+    number: int | None = None
+    written: bool = False
+
+
+def segments(nb: nbformat.NotebookNode, index: int) -> list[Segment]:
+    """Markdown cell ``index`` of ``nb`` cut before each ``**Exercise N`` line. Every exercise
+    is written except the cell's last one when the next cell holds a solution region."""
+    source = nb.cells[index].source
+    starts = [m.start() for m in EXERCISE_HEAD.finditer(source)]
+    if not starts:
+        return [Segment(source)]
+    followed_by_code = (
+        index + 1 < len(nb.cells)
+        and nb.cells[index + 1].cell_type == "code"
+        and BEGIN in nb.cells[index + 1].source
+    )
+    out = [Segment(source[: starts[0]])] if source[: starts[0]].strip() else []
+    for k, start in enumerate(starts):
+        end = starts[k + 1] if k + 1 < len(starts) else len(source)
+        number = int(EXERCISE_HEAD.match(source, start).group(1))
+        coding = k == len(starts) - 1 and followed_by_code
+        out.append(Segment(source[start:end], number, written=not coding))
+    return out
+
+
+def model_answer(text: str) -> str | None:
+    """The model answers in ``text`` (its ``<details><summary>Answer</summary>`` blocks,
+    joined), or None when it has none."""
+    answers = [m.group(1).strip() for m in ANSWER_BLOCK.finditer(text)]
+    return "\n\n".join(answers) if answers else None
+
+
+def without_answers(text: str, replacement: str = "") -> str:
+    """``text`` with each model-answer block replaced by ``replacement``."""
+    return ANSWER_BLOCK.sub(replacement, text)
+
+
+def written_exercises(nb: nbformat.NotebookNode) -> list[tuple[int, Segment]]:
+    """(markdown cell index, segment) of every written exercise, in order."""
+    return [
+        (index, segment)
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "markdown"
+        for segment in segments(nb, index)
+        if segment.written
+    ]
+
+
 def validate_chapter(notebook: Path) -> None:
     """Check the markers of a chapter's ``.py`` twin (with its line numbers) and its cells."""
     script = notebook.with_suffix(".py")
@@ -154,13 +227,16 @@ def clear_outputs(nb: nbformat.NotebookNode) -> None:
 
 
 def student_notebook(notebook: Path) -> nbformat.NotebookNode:
-    """The student version of a chapter: stubs for solutions, no outputs, checks kept."""
+    """The student version of a chapter: stubs for solutions, no model answers, no outputs,
+    checks kept."""
     validate_chapter(notebook)
     nb = nbformat.read(notebook, as_version=4)
     clear_outputs(nb)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and BEGIN in cell.source:
             cell.source = stub_source(cell.source, f"{notebook.name} cell {index}")
+        elif cell.cell_type == "markdown":
+            cell.source = without_answers(cell.source, YOUR_ANSWER)
     return nb
 
 
@@ -170,8 +246,11 @@ def solution_notebook(notebook: Path) -> nbformat.NotebookNode:
     return nb
 
 
-def write_assignments(notebooks: list[Path], out: Path, solutions: bool = True) -> list[Path]:
-    """Write the student notebooks (and .py twins) to ``out``; returns the notebooks written."""
+def write_assignments(
+    notebooks: list[Path], out: Path, solutions: bool = True, nbgrader: bool = False
+) -> list[Path]:
+    """Write the student notebooks (and .py twins) to ``out``, and with ``nbgrader`` the
+    course directory ``out/nbgrader``; returns the student notebooks written."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for notebook in notebooks:
@@ -183,6 +262,10 @@ def write_assignments(notebooks: list[Path], out: Path, solutions: bool = True) 
         if solutions:
             (out / "solutions").mkdir(exist_ok=True)
             nbformat.write(solution_notebook(notebook), out / "solutions" / notebook.name)
+    if nbgrader:
+        import make_nbgrader
+
+        make_nbgrader.write_course(notebooks, out / "nbgrader")
     return written
 
 
@@ -191,17 +274,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "assignments")
     parser.add_argument("--no-solutions", action="store_true", help="skip OUT/solutions/")
+    parser.add_argument("--no-nbgrader", action="store_true", help="skip OUT/nbgrader/")
     args = parser.parse_args(argv)
     notebooks = args.notebooks or sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
     try:
-        written = write_assignments(notebooks, args.out, solutions=not args.no_solutions)
+        written = write_assignments(
+            notebooks, args.out, solutions=not args.no_solutions, nbgrader=not args.no_nbgrader
+        )
     except MarkerError as error:
         print(f"make_assignments: {error}", file=sys.stderr)
         return 1
     for notebook, path in zip(notebooks, written, strict=True):
-        count = len(exercises(nbformat.read(notebook, as_version=4)))
-        print(f"  {path}: {count} exercise(s)")
+        nb = nbformat.read(notebook, as_version=4)
+        count, words = len(exercises(nb)), len(written_exercises(nb))
+        print(f"  {path}: {count} coding and {words} written exercise(s)")
     print(f"{len(written)} assignment(s) written to {args.out}")
+    if not args.no_nbgrader:
+        print(f"nbgrader course directory: {args.out / 'nbgrader'}")
     return 0
 
 

@@ -17,7 +17,7 @@ DIRECT = [
     "torch", "nbval", "numpy", "matplotlib", "jupyterlab", "jupytext", "scikit-learn",
     "scikit-image", "tqdm", "pooch", "pytest", "pytest-xdist", "hypothesis", "ruff",
     "ipykernel", "nbclient", "nbformat", "pyyaml", "jupyter-book", "jupyter-server-mathjax",
-    "pytorch-optimizer",
+    "pytorch-optimizer", "nbgrader", "torchao",
 ]  # fmt: skip
 
 HEADER = """\
