@@ -4,7 +4,7 @@
 # A trained network is a few arrays of float32 weights and the arithmetic that uses them. This
 # chapter makes both smaller in the two standard ways: **pruning** sets weights to zero (one at a
 # time, or whole filters so that the network really shrinks), and **quantization** stores weights
-# and activations as 8- or 4-bit integers. Each tool is written in NumPy (`helpers.numpy_compress`),
+# and activations as 8-, 4- or 3-bit integers. Each tool is written in NumPy (`helpers.numpy_compress`),
 # checked against PyTorch (`torch.nn.utils.prune`, `torch.ao.quantization`'s observer,
 # `torch.fake_quantize_per_tensor_affine`), and then applied to a small CNN trained on Fashion-MNIST.
 # At the end the network becomes a real int8 model on the CPU through torchao's PT2E flow, the
@@ -18,7 +18,7 @@
 #    not make dense kernels faster;
 # 4. schedule pruning gradually with Zhu and Gupta's cubic schedule;
 # 5. write the affine quantization map with its scale and zero point (and spot a wrong pair);
-# 6. quantize a trained network after training with calibrated ranges, and recover a 4-bit model
+# 6. quantize a trained network after training with calibrated ranges, and recover a 3-bit model
 #    with quantization-aware training and the straight-through estimator;
 # 7. build a real int8 model with `torch.export`, torchao's PT2E quantizer for x86 and
 #    `torch.compile`, and measure its size, accuracy and latency against float32.
@@ -230,16 +230,21 @@ fig
 # Without retraining, accuracy holds up to moderate sparsity and then collapses; global pruning
 # collapses later, because it takes most of its zeros from the large linear classifier and
 # spares the small first convolution, whose few weights all matter (the kept fractions per layer
-# are printed above). One epoch of fine-tuning with the mask fixed recovers much of the loss:
+# are printed above). Global pruning of 30% of the weights costs less than 5 points at every seed
+# we ran; layer-wise pruning takes 30% of the first convolution's few weights too and can already
+# cost more than that (it did at some seeds), so its cost is only printed, not asserted.
+# One epoch of fine-tuning with the mask fixed recovers much of the loss:
 
 # %%
 at = {s: i for i, s in enumerate(SPARSITIES)}
+print(f"cost of 30% sparsity: global {dense_acc - no_retrain['global'][at[0.3]]:+.3f}, "
+      f"layer-wise {dense_acc - no_retrain['layer-wise'][at[0.3]]:+.3f}")
+assert dense_acc - no_retrain["global"][at[0.3]] < 0.05, "global pruning at 30% should cost < 5 points"
 for kind in no_retrain:
-    assert abs(no_retrain[kind][at[0.3]] - dense_acc) < 0.05, f"{kind} pruning at 30% should cost < 5 points"
     for j, s in enumerate(FT_SPARSITIES):
         assert fine_tuned[kind][j] > no_retrain[kind][at[s]], f"fine-tuning did not help {kind} at {s:.0%}"
 assert no_retrain["global"][at[0.9]] > no_retrain["layer-wise"][at[0.9]], "global should beat layer-wise at 90%"
-print("asserted: 30% costs < 5 points; fine-tuning helps at every sparsity; global > layer-wise at 90%")
+print("asserted: global 30% costs < 5 points; fine-tuning helps at every sparsity; global > layer-wise at 90%")
 
 # %% [markdown]
 # ## 3. Structured pruning: removing whole filters
@@ -467,8 +472,9 @@ print("some gradients were cut by clipping:", bool((w_req.grad == 0).any()))
 #
 # One scale for a whole weight tensor is set by its largest entry; filters with small weights
 # then use only a few of the integer levels. **Per-channel** quantization gives every output
-# channel its own symmetric scale. The mean squared error of the quantized weights, per layer, at
-# 8 and 4 bits:
+# channel its own symmetric scale, never larger than the per-tensor one. The mean squared error
+# of the quantized weights, per layer, at 8 and 4 bits, and the squared error summed over all the
+# network's weights:
 
 # %%
 def weight_error(w, bits, per_channel):
@@ -484,10 +490,14 @@ for i, layer in enumerate(prunable(dense)):
     w_np = layer.weight.detach().cpu().numpy()
     errors[i] = {(b, pc): weight_error(w_np, b, pc) for b in (8, 4) for pc in (False, True)}
     print(f"layer {i}: " + ", ".join(f"{b}-bit {'per-channel' if pc else 'per-tensor'} {e:.2e}" for (b, pc), e in errors[i].items()))
-assert all(e[(b, True)] < e[(b, False)] for e in errors.values() for b in (8, 4)), "per-channel should be more accurate"
+sizes = [layer.weight.numel() for layer in prunable(dense)]
+total = {key: sum(n * errors[i][key] for i, n in enumerate(sizes)) for key in errors[0]}
+for b in (8, 4):
+    print(f"{b}-bit squared error over all weights: per-tensor {total[(b, False)]:.2e}, per-channel {total[(b, True)]:.2e}")
+    assert total[(b, True)] < total[(b, False)], f"per-channel scales should lower the network's {b}-bit weight error"
 
 # %% [markdown]
-# ## 6. Post-training quantization, 4 bits, and quantization-aware training
+# ## 6. Post-training quantization, fewer bits, and quantization-aware training
 #
 # We simulate an integer network with **fake quantization**: every conv and linear layer
 # quantizes its input activations (per tensor, affine, unsigned) and its weights (per channel,
@@ -499,7 +509,7 @@ assert all(e[(b, True)] < e[(b, False)] for e in errors.values() for b in (8, 4)
 
 # %%
 class FakeQuant(nn.Module):
-    """layer(fake_quant(x)) with fake-quantized weights; bits 8 or 4."""
+    """layer(fake_quant(x)) with fake-quantized weights; bits from 2 to 8."""
 
     def __init__(self, layer, bits):
         super().__init__()
@@ -535,14 +545,23 @@ def quantized(model, bits):
     return q
 
 
-ptq = {bits: test_accuracy(quantized(dense, bits)) for bits in (8, 4)}
-print(f"fp32 {dense_acc:.4f} | int8 PTQ {ptq[8]:.4f} (drop {dense_acc - ptq[8]:+.4f}) | "
-      f"4-bit PTQ {ptq[4]:.4f} (drop {dense_acc - ptq[4]:+.4f})")
+ptq = {bits: test_accuracy(quantized(dense, bits)) for bits in (8, 4, 3)}
+print(f"fp32 {dense_acc:.4f} | " + " | ".join(
+    f"{bits}-bit PTQ {acc:.4f} (drop {dense_acc - acc:+.4f})" for bits, acc in ptq.items()))
 assert abs(dense_acc - ptq[8]) < 0.01, "int8 post-training quantization should cost less than a point"
-assert dense_acc - ptq[4] > dense_acc - ptq[8], "4 bits should cost more than 8"
+assert abs(dense_acc - ptq[4]) < 0.03, "4-bit PTQ with per-channel weights should stay within 3 points"
+assert dense_acc - ptq[3] > dense_acc - ptq[8] + 0.01, "3 bits should cost at least a point more than 8"
 
 # %% [markdown]
-# **Quantization-aware training.** The 4-bit network is fine-tuned *through* its fake
+# At 8 bits the simulated network is as accurate as the float one. At 4 bits, with a scale per
+# output channel for the weights and calibrated activation ranges, this small network loses
+# little: across the seeds we ran, the 4-bit drop stayed inside the asserted 3 points and was
+# sometimes negative (4-bit accuracy above fp32, within the noise of `TEST_SIZE` test images),
+# so only that bound is asserted. Sixteen levels are enough here; eight are not: at **3 bits** the drop is
+# clear at every seed, and that is where quantization-aware training has something to recover.
+
+# %% [markdown]
+# **Quantization-aware training.** The 3-bit network is fine-tuned *through* its fake
 # quantizers. Rounding has zero gradient almost everywhere, so the backward pass uses the
 # straight-through estimator: the quantizer is treated as the identity where its input lies in
 # range and blocks the gradient where it clipped (`torch.fake_quantize_*` implement exactly
@@ -553,27 +572,29 @@ assert dense_acc - ptq[4] > dense_acc - ptq[8], "4 bits should cost more than 8"
 # %%
 qat, control = [], []
 for seed in SEEDS:
-    q4 = quantized(dense, 4)
-    qat.append(test_accuracy(fine_tune(q4, seed)))
-    control.append(test_accuracy(quantized(fine_tune(copy.deepcopy(dense), seed), 4)))
-recovered = (np.array(qat) - ptq[4]) / (dense_acc - ptq[4])
-print("4-bit QAT accuracy:", np.round(qat, 4), "| fine-tune in float then 4-bit PTQ:", np.round(control, 4))
-print(f"fraction of the 4-bit drop recovered by QAT: {recovered.mean():.2f} (min {recovered.min():.2f}, max {recovered.max():.2f})")
+    q3 = quantized(dense, 3)
+    qat.append(test_accuracy(fine_tune(q3, seed)))
+    control.append(test_accuracy(quantized(fine_tune(copy.deepcopy(dense), seed), 3)))
+recovered = (np.array(qat) - ptq[3]) / (dense_acc - ptq[3])
+print("3-bit QAT accuracy:", np.round(qat, 4), "| fine-tune in float then 3-bit PTQ:", np.round(control, 4))
+print(f"fraction of the 3-bit drop recovered by QAT: {recovered.mean():.2f} (min {recovered.min():.2f}, max {recovered.max():.2f})")
+print(f"QAT minus fp32: {np.mean(qat) - dense_acc:+.4f} (min {min(qat) - dense_acc:+.4f}); "
+      f"QAT minus the control: {np.mean(np.subtract(qat, control)):+.4f}")
 
 # %% [markdown]
-# Measured here, the 4-bit drop of this small network with per-channel weights is modest (the
-# printed drop), larger than the int8 drop. Fine-tuning through the quantizers brings the 4-bit
-# network above its post-training accuracy at every seed, "recovering" more than the whole drop:
+# Fine-tuning through the 3-bit quantizers recovers the drop, and more (the printed fraction):
 # the dense network was trained for only a few epochs, so part of the gain is simply more
-# training, as the control (float fine-tuning, then 4-bit PTQ) shows. What is asserted is that QAT
-# beats 4-bit PTQ at every paired seed and stays within 3 points of the control on average.
+# training. The control (fine-tuning in float with the same budget, then 3-bit PTQ) separates the
+# two: it gains from the extra epoch too, but then pays the 3-bit drop again; across the seeds we
+# ran it landed below QAT at some seeds and level with it at others (the printed difference).
+# What is asserted is what held at every seed: QAT brings the 3-bit network within 3 points of
+# the float network's accuracy.
 
 # %%
-assert min(qat) > ptq[4], "QAT should beat 4-bit post-training quantization at every seed"
-assert abs(np.mean(qat) - np.mean(control)) < 0.03
-fig = plotting.plot_lines(np.arange(len(SEEDS)), {"4-bit QAT": qat, "float fine-tune + 4-bit PTQ": control,
-                          "4-bit PTQ": [ptq[4]] * len(SEEDS), "fp32": [dense_acc] * len(SEEDS)},
-                          xlabel="paired seed index", ylabel="test accuracy", title="4-bit quantization")
+assert min(qat) > dense_acc - 0.03, "3-bit QAT should come within 3 points of fp32 at every seed"
+fig = plotting.plot_lines(np.arange(len(SEEDS)), {"3-bit QAT": qat, "float fine-tune + 3-bit PTQ": control,
+                          "3-bit PTQ": [ptq[3]] * len(SEEDS), "fp32": [dense_acc] * len(SEEDS)},
+                          xlabel="paired seed index", ylabel="test accuracy", title="3-bit quantization")
 fig
 
 # %% [markdown]
@@ -799,9 +820,11 @@ checks.check_gradual_sparsity(my_gradual_sparsity)
 #   whose CPU forward pass is asserted below 0.95 of the dense time, while 90% scattered zeros
 #   ran at dense speed. Gradual (cubic) against one-shot pruning is reported as measured.
 # - The affine map is $q = \mathrm{clip}(\mathrm{round}(x/s) + z)$, $\hat x = s(q - z)$; seed
-#   003's pair is not an inverse. Per-channel scales gave a lower weight error than per-tensor
-#   in every layer; int8 PTQ with calibrated ranges cost under a point; 4 bits cost more, and
-#   QAT with the straight-through estimator beat 4-bit PTQ at every seed.
+#   003's pair is not an inverse. Per-channel scales lowered the squared weight error summed
+#   over the network (a layer as small as the first convolution can go either way). Int8 PTQ
+#   with calibrated ranges cost under a point and 4 bits (per-channel weights) at most a few;
+#   3 bits cost more, and QAT with the straight-through estimator brought the 3-bit network
+#   back within 3 points of float32 at every seed.
 # - A real int8 model (torchao 0.18 PT2E, `X86InductorQuantizer`, `torch.compile` with
 #   freezing) matched the int8 simulation's accuracy within a point and stored its tensors in
 #   over 3.5x fewer bytes. It was not faster: slower than eager float32 for one image, and within
