@@ -915,6 +915,34 @@ checks.check_kaiming_normal(my_kaiming_normal)
 # does that rescue the tiny initialization, and why might it? (c) Train the sigmoid network of
 # §4 on *raw* pixels and on standardized ones, and with `MLP_DEPTH = 2`. Which change matters,
 # and what do the measurements of §3 and §4 predict?
+#
+# <details><summary>Answer</summary>
+#
+# (a) Since $|\tanh| \le 1$, the upper bound always holds and the bisection looks for the
+# smallest $c$ whose top standard deviation still reaches 0.5. It lies between LeCun's $c = 1$
+# and the gain $5/3$: at $c = 1$ the signal shrinks slowly but steadily over 40 layers and ends
+# well below 0.5 (§2), while $5/3$ keeps it inside the band. tanh's slope is below 1 away from 0,
+# so each layer must amplify its input a little ($c > 1$) to make up for what tanh squeezes off;
+# $5/3$ errs on the large side, which tanh's saturation tolerates. (b) Adam's step is
+# $\eta\,\hat m / (\sqrt{\hat v} + \epsilon)$, about $\eta$ in size whatever the scale of the
+# gradient, so one would hope that vanishing gradients no longer mean vanishing steps. In our
+# runs it did not rescue the network: with Adam's default rate $10^{-3}$ the loss stayed at
+# chance, $\ln 10$, for all `CNN_EPOCHS` epochs. The normalization only works for gradients
+# that are large compared with $\epsilon = 10^{-8}$; after ten layers that each shrink the
+# signal about twelvefold forward and the gradient as much backward, the gradients are likely
+# far smaller than that, and then the step is $\eta\, g/\epsilon$, as tiny as SGD's. Even the
+# classifier, whose gradient is not shrunk, sees inputs that are nearly the same for every
+# image, so it can only learn the class frequencies. A good initialization is the cure; an
+# adaptive optimizer does not replace it. (c) §3 predicts that raw pixels give the first
+# layer a far smaller pre-activation with a large offset shared by all images; standardizing
+# fixes that, but only for the first layer: every sigmoid layer's outputs have mean near ½ and
+# its slope is at most ¼, so the backward variance shrinks layer after layer (§4). With ten
+# hidden layers that compounding dominates whatever the inputs; with `MLP_DEPTH = 2` there is
+# little of it, and the sigmoid network trains. That is what we measured: with ten layers the
+# network stays at chance on raw and on standardized pixels alike; with two it trains on both,
+# and clearly faster on standardized ones. Depth is the change that decides whether it trains
+# at all; standardizing then decides how fast.
+# </details>
 
 # %% [markdown]
 # ## Summary

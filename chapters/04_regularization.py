@@ -133,16 +133,19 @@ history_plain = baseline[SEED]["history"]
 plotting.plot_history(history_plain, title="400 training images: the network memorizes them")
 
 # %% [markdown]
-# Training accuracy reaches 100% and the training loss keeps falling toward zero; validation
-# accuracy stalls well below, and the validation loss, after an early minimum, creeps back up —
-# the network grows more confident on the examples it gets wrong. Checked on every seed:
-# training accuracy at least 99%, and test accuracy at least ten points lower.
+# Training accuracy climbs toward 100% and the training loss keeps falling toward zero;
+# validation accuracy stalls well below, and the validation loss, after an early minimum, creeps
+# back up — the network grows more confident on the examples it gets wrong. Adam at this step
+# size is noisy, so on some seeds the last epoch ends several points short of 100% (per seed
+# below). Checked on every seed: training accuracy at least 85%, and test accuracy at least ten
+# points lower.
 
 # %%
 for s, r in baseline.items():
     print(f"seed {s}: train accuracy {r['train']:.1%}, test accuracy {r['test']:.1%}, "
           f"gap {r['train'] - r['test']:.1%}")
-assert all(r["train"] >= 0.99 and r["train"] - r["test"] >= 0.10 for r in baseline.values())
+assert all(r["train"] >= 0.85 for r in baseline.values()), "the network did not fit its training set"
+assert all(r["train"] - r["test"] >= 0.10 for r in baseline.values()), "no clear train/test gap"
 
 # %% [markdown]
 # ## 2. L2 penalty and weight decay
@@ -260,11 +263,11 @@ for group in groups:
 # ## 3. Weight decay meets batch normalization
 #
 # Batch norm (chapter 6) standardizes each channel over the batch, so scaling the weights in front
-# of it by any $\alpha > 0$ changes nothing: $\mathrm{BN}(\alpha W x) = \mathrm{BN}(W x)$. The loss is
-# scale-invariant in $W$, and differentiating $L(\alpha W) = L(W)$ gives
-# $\nabla L(\alpha W) = \nabla L(W)/\alpha$: larger weights get *smaller* gradients. Both facts, in
-# float64 (with batch norm's $\epsilon$, added to the variance for safety, set negligible so that
-# the identity is exact):
+# of it by any $\alpha > 0$ changes nothing, $\mathrm{BN}(\alpha W x) = \mathrm{BN}(W x)$, and the
+# gradient scales the other way, $\nabla L(\alpha W) = \nabla L(W)/\alpha$. Chapter 6, §7
+# ("Weight decay and scale invariance") derives both facts and what follows from them; here we
+# only check them in float64 (batch norm's $\epsilon$ set negligible so that the identity is
+# exact) and measure the consequence for weight decay.
 
 # %% tags=["nbval-check-output"]
 torch.manual_seed(SEED)
@@ -285,20 +288,13 @@ grad_scaled = bool(grad_err < 1e-6)  # relative to the largest entry
 print("BN(10 W x) == BN(W x):", same_output, "| grad at 10 W == grad at W / 10:", grad_scaled)
 
 # %% [markdown]
-# So for a weight $W$ in front of batch norm, decay does not make the function simpler; it only
-# shrinks $\lVert W\rVert$, and a plain SGD step $\eta\nabla L$ then changes the *direction* of
-# $W$ by roughly $\eta\lVert\nabla L(\hat W)\rVert/\lVert W\rVert^2$ — an effective learning rate
-# $\eta / \lVert W\rVert^2$. Without decay the gradient steps, being orthogonal to $W$, only make
-# $\lVert W\rVert$ grow, and learning slows down by itself.
-#
-# Two caveats for the run below. First, it uses SGD with momentum 0.9, not plain SGD: the
-# velocity averages past gradients, so the step is not the current gradient times $\eta$ and is
-# not exactly orthogonal to $W$; in a steady state the step is about $\eta/(1-\mu)$ times the
-# gradient, so $\eta/\lVert W\rVert^2$ is a *proxy* that tracks the effective rate up to that
-# factor, not the rate itself. Second, only the two convolutions sit in front of batch norm: the
-# linear classifier is not scale-invariant (doubling its weights doubles the logits), so decay on
-# it does change the function. The parameter groups decay every convolution and linear weight;
-# we watch the first convolution's weight, which is scale-invariant.
+# The consequence, argued in chapter 6, §7: in front of batch norm, decay does not make the
+# function simpler; it keeps $\lVert W\rVert$ small, and with it the effective learning rate
+# high — about $\eta / \lVert W\rVert^2$ for plain SGD — while without decay $\lVert W\rVert$
+# grows and learning slows down by itself. Two caveats for the run below: it uses SGD with
+# momentum 0.9, so $\eta/\lVert W\rVert^2$ is a *proxy* that tracks the effective rate only up
+# to the momentum's factor; and the linear classifier is not scale-invariant, so decay on it does
+# change the function. We watch the first convolution's weight, which is scale-invariant.
 
 # %%
 class WeightNorm(training.Callback):
@@ -935,20 +931,23 @@ fig
 
 # %% [markdown]
 # What holds on every seed, and is asserted: without regularization the gap exceeds ten points;
-# dropout cuts the gap by at least five points against the same seed without it, and early
-# stopping makes it smaller (its training accuracy stops well short of 100%). What does not
-# hold, stated plainly: **in this run no regularizer raises the test accuracy by more than the
-# spread between seeds**. Dropout and early stopping narrow the gap mostly by lowering the training
-# accuracy; the paired changes in test accuracy printed beside the table change sign between
-# seeds for dropout, early stopping and AdamW. In this run Adam with a coupled L2 penalty is
-# below no regularization on every seed, by amounts that vary widely, and label smoothing's
-# paired changes are small against the spread (not asserted). On 400 images, the gain this chapter's
-# regularizers buy is calibration (§7), not accuracy.
+# dropout makes the gap smaller on every seed, by at least five points on average over the
+# paired seeds, and early stopping makes it smaller (its training accuracy stops well short of
+# 100%). What is not
+# claimed, stated plainly: that any regularizer raises the test accuracy. Dropout and early
+# stopping narrow the gap mostly by lowering the training accuracy. The paired changes in test
+# accuracy printed beside the table, and the smallest of them per regularizer printed below,
+# are of the order of the spread between seeds; which of them are positive changes from seed to
+# seed and from run to run, so no ranking by test accuracy is asserted. On 400 images, the gain this
+# chapter's regularizers buy is calibration (§7), not accuracy.
 
 # %%
 assert all(gap["none"] >= 0.10)
-assert all(gap["dropout"] <= gap["none"] - 0.05)
+assert all(gap["dropout"] < gap["none"]) and np.mean(gap["none"] - gap["dropout"]) >= 0.05
 assert all(gap["early stopping"] < gap["none"])
+sure_gain = {name: (test_acc[name] - test_acc["none"]).min() for name in names if name != "none"}
+print("gain in test accuracy that holds on every seed (the smallest paired change):",
+      ", ".join(f"{name} {g:+.1%}" for name, g in sure_gain.items()))
 
 # %% [markdown]
 # ## Exercises
@@ -1064,13 +1063,27 @@ checks.check_focal_loss_grad(focal_loss_grad)
 # **Exercise 6 — explore.** Raise `TRAIN_SIZE` to 2,000 and rerun the comparison. Does the
 # overfitting gap shrink? Does the ranking of the regularizers survive? Then give the focal loss
 # per-class weights $\alpha$ (inverse class frequency) in §8, and compare the rare-class recall.
+#
+# <details><summary>Answer</summary>
+#
+# With five times more images the network can still fit most of them, but memorizing is harder
+# and the test accuracy rises, so the train/test gap should shrink; check it against the spread
+# between seeds, as §9 does. The ranking of the regularizers is a measurement, not a given: with
+# more data there is less overfitting for them to remove, and on 400 images their effects on test
+# accuracy were mostly within the spread between seeds (§9), so a ranking by mean accuracy means
+# little; report only the paired differences that keep their sign on every seed. With
+# $\alpha_c \propto 1/n_c$ (here `COMMON_PER_CLASS / RARE_PER_CLASS` times more weight on each
+# rare image), each rare class weighs as much in the loss as a common one, so the rare-class
+# recall should rise, usually at some cost in the common classes' recall; compare both, paired by
+# seed.
+# </details>
 
 # %% [markdown]
 # ## Summary
 #
-# - With 400 training images a 52k-parameter CNN reaches 100% training accuracy and a test
-#   accuracy more than ten points lower on every seed; the validation loss turns upward while
-#   the training loss keeps falling.
+# - With 400 training images a 52k-parameter CNN fits its training set (at least 85% training
+#   accuracy on every seed, close to 100% on most) and its test accuracy is more than ten points
+#   lower on every seed; the validation loss turns upward while the training loss keeps falling.
 # - Weight decay $\theta \leftarrow (1-\eta\lambda)\theta - \eta\nabla L$ equals an L2 penalty for
 #   SGD; with Adam the penalty is rescaled per weight, so use AdamW. Leave biases and
 #   normalization parameters out of the decay with parameter groups.

@@ -504,8 +504,12 @@ fig
 
 # %% [markdown]
 # The claim, checked: on the textures, standard augmentation raises the test accuracy by at least
-# ten points on average over the seeds, and by some margin on every seed. Without it the network
-# memorizes sixty patches; with it, every epoch shows it new windows and orientations of them.
+# five points on average over the seeds, and on most of them. Without it the network memorizes
+# sixty patches; with it, every epoch shows it new windows and orientations of them. How much it
+# gains depends strongly on the seed (which patches are drawn, and the initialization): runs at
+# other seeds gained much less on average than the one printed here, and at single seeds the
+# gain came close to zero, so the bound is sized from the weakest seeds we tried, not from this
+# run.
 #
 # The rest is observation for this run, not asserted. On the digits, one-pixel shifts did not
 # help (here they came out a point or two lower, about one standard deviation): the scikit-learn
@@ -517,7 +521,7 @@ fig
 # %%
 tex_gain = results["textures", "standard"] - results["textures", "none"]
 print("texture gain per seed (points):", np.round(100 * tex_gain, 1).tolist())
-assert tex_gain.mean() >= 0.10 and tex_gain.min() > 0.0, "augmentation should help on the textures"
+assert tex_gain.mean() >= 0.05 and np.mean(tex_gain > 0) > 0.5, "augmentation should help on the textures"
 
 # %% [markdown]
 # ## 8. Test-time augmentation
@@ -635,7 +639,59 @@ def my_translate(x, shifts):
 checks.check_translate(my_translate)
 
 # %% [markdown]
-# **Exercise 2 — MixUp with given partners.** Write `my_mixup(x, y, lam, perm, num_classes)`
+# **Exercise 2 — the backward pass of a translation, derived.** Augmentation usually runs before
+# the network, where no gradient is needed; but inside a model (a learned shift, a spatial
+# transformer, an adversarial search over shifts) the gradient has to flow back through it. A
+# translation with zero fill is linear in $x$: for image $n$ and every channel,
+#
+# $$y_{i,j} = \begin{cases} x_{i - d_y,\, j - d_x} & \text{if } 0 \le i - d_y < H \text{ and }
+#   0 \le j - d_x < W, \\ 0 & \text{otherwise.} \end{cases}$$
+#
+# (a) Given the upstream gradient $g = \partial L / \partial y$, shape $(N, C, H, W)$, derive
+# $\partial L / \partial x_{a,b}$ with the chain rule: which output pixels depend on input pixel
+# $(a, b)$, and with what derivative? What do the input pixels pushed out of the image get, and
+# where does the gradient of the zero-filled border go? (b) Write
+# `translate_backward(grad_out, shifts)` returning $\partial L / \partial x$ for the shifts
+# $(N, 2)$ of Exercise 1, with no Python loop over the images and without `augment.translate`
+# (the check blocks it while your function runs, and compares with torch autograd). A random
+# crop with padding is the same translation (§2), so this is its backward pass too.
+#
+# <details><summary>Answer</summary>
+#
+# (a) $\partial L / \partial x_{a,b} = \sum_{i,j} g_{i,j}\, \partial y_{i,j} / \partial x_{a,b}$.
+# Output pixel $(i, j)$ reads input pixel $(i - d_y, j - d_x)$, so $y_{i,j}$ depends on
+# $x_{a,b}$ only for $(i, j) = (a + d_y, b + d_x)$, with derivative 1, and only when that output
+# pixel lies inside the image. Hence
+#
+# $$\frac{\partial L}{\partial x_{a,b}} = \begin{cases} g_{a + d_y,\, b + d_x} & \text{if }
+#   0 \le a + d_y < H \text{ and } 0 \le b + d_x < W, \\ 0 & \text{otherwise:} \end{cases}$$
+#
+# the upstream gradient translated by $(-d_y, -d_x)$, with zeros coming in. As matrices, the
+# transpose of a translation is the opposite translation. Input pixels pushed out of the image
+# influence nothing and get gradient 0; the zero-filled border of $y$ depends on no input, so
+# its gradient is dropped. The adjoint is not the inverse: translating back does not restore
+# the pixels that were pushed out. (b) The same gather as in Exercise 1 with the sign of the
+# shifts flipped, so `my_translate(grad_out, -shifts)` is a correct answer too.
+# </details>
+
+# %%
+def translate_backward(grad_out, shifts):
+    ### BEGIN SOLUTION
+    n, c, h, w = grad_out.shape
+    rows = torch.arange(h)[None, :] + shifts[:, :1]  # (N, H): input row a moved to row a + dy
+    cols = torch.arange(w)[None, :] + shifts[:, 1:]  # (N, W)
+    inside = ((rows >= 0) & (rows < h))[:, :, None] & ((cols >= 0) & (cols < w))[:, None, :]
+    batch = torch.arange(n)[:, None, None]
+    g = grad_out[batch, :, rows.clamp(0, h - 1)[:, :, None], cols.clamp(0, w - 1)[:, None, :]]
+    return torch.where(inside[:, None], g.permute(0, 3, 1, 2), 0.0)  # pushed out: no gradient
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+checks.check_translate_backward(translate_backward)
+
+# %% [markdown]
+# **Exercise 3 — MixUp with given partners.** Write `my_mixup(x, y, lam, perm, num_classes)`
 # returning `(x_mix, targets)`: image $i$ is mixed with image `perm[i]` with weight `lam[i]`
 # (shape $(N,)$), and the targets are the same mix of one-hot labels, shape $(N, K)$.
 
@@ -654,7 +710,7 @@ def my_mixup(x, y, lam, perm, num_classes):
 checks.check_mixup(my_mixup)
 
 # %% [markdown]
-# **Exercise 3 — CutMix's $\lambda$.** Write `cutmix_lambda(boxes, height, width)` for a tensor of
+# **Exercise 4 — CutMix's $\lambda$.** Write `cutmix_lambda(boxes, height, width)` for a tensor of
 # boxes $(N, 4)$ = (top, left, bottom, right), bottom and right exclusive, that may stick out of the
 # image. Return the kept fraction $\lambda$ of each image, shape $(N,)$, after clipping the box.
 
@@ -672,7 +728,7 @@ def cutmix_lambda(boxes, height, width):
 checks.check_cutmix_lambda(cutmix_lambda)
 
 # %% [markdown]
-# **Exercise 4 — think.** (a) Which of these are label-preserving for the digits, for the textures
+# **Exercise 5 — think.** (a) Which of these are label-preserving for the digits, for the textures
 # of §7, and for photographs of street scenes: horizontal flip, vertical flip, rotation by 90°,
 # conversion to gray, a random crop of half the image? (b) Why must a CutMix box be clipped
 # *before* $\lambda$ is computed, and what would an unclipped $\lambda$ teach the network?
@@ -688,8 +744,23 @@ checks.check_cutmix_lambda(cutmix_lambda)
 # pixels, so the targets would systematically lie about the image.
 # </details>
 #
-# **Exercise 5 — explore.** Rerun §7 with `TEX_PER_CLASS = 50`. Does the gain of augmentation
+# **Exercise 6 — explore.** Rerun §7 with `TEX_PER_CLASS = 50`. Does the gain of augmentation
 # shrink? Then add `augment.rand_augment(x, 2, 5, generator=gen)` to the texture pipeline.
+#
+# <details><summary>Answer</summary>
+#
+# It shrinks, a lot: in our runs, with five times as many patches the network without
+# augmentation gained far more than the augmented one, and augmentation's lead fell to a small
+# fraction of what it is with ten patches per class (still positive on average). More real data
+# leaves less to memorize, and random windows of fifty patches add less that is new than random
+# windows of ten. Adding RandAugment with $N = 2$, $M = 5$ on top of windows and flips *lowered*
+# test accuracy in our runs, below both other pipelines: rotations and shears change the
+# orientation and spacing of the texture's pattern, brightness and contrast change the gray
+# levels, and for these textures those are part of what tells the classes apart — the
+# transformations are not all label-preserving here, and the harder training task is not
+# learned within the same number of epochs. A policy must be chosen for the task (try fewer
+# operations, a smaller $M$, or only the operations that keep these textures' class).
+# </details>
 
 # %% [markdown]
 # ## Summary
@@ -706,6 +777,7 @@ checks.check_cutmix_lambda(cutmix_lambda)
 #   pastes a box and weighs the labels by the area actually kept after clipping.
 # - RandAugment reduces a policy to two numbers: $N$ operations at magnitude $M$.
 # - With ten labelled texture patches per class, random windows and flips raised test accuracy by
-#   well over ten points; on the centred digits shifts made little difference, and MixUp and CutMix
+#   at least five points on average at every seed we tried, often far more; on the centred digits
+#   shifts made little difference, and MixUp and CutMix
 #   did not pay off at this scale. Averaging seven test-time views added a few points more.
 # - Batched augmentation is several times faster than a per-image NumPy loop even on one CPU core.

@@ -629,8 +629,10 @@ assert -0.6 < slope < -0.4, f"batch-statistics noise does not fall like 1/sqrt(B
 # mode. (Training mode also updates the running statistics, so each measurement runs on a copy.)
 #
 # The claim: **at every seed, with batches of 2 batch norm's loss with batch statistics is more
-# than 0.3 above its evaluation-mode loss and above its loss with batches of 64, while group,
-# layer and instance norm give the same loss at every batch size and in both modes.**
+# than 0.5 above its loss with batches of 64, while group, layer and instance norm give the same
+# loss at every batch size and in both modes.** Batch norm's evaluation-mode loss is printed
+# beside, not compared: it uses the running statistics, which at some seeds lag far behind the
+# final weights (the next subsection measures that lag).
 
 # %%
 trained = {(norm, s): train_run(norm, s) for norm in ("batch", "group", "layer", "instance") for s in SEEDS}
@@ -655,11 +657,12 @@ for (norm, s), losses in batch_sweep.items():
           f"| eval mode {eval_loss[norm, s]:.3f}")
 
 # %%
-tiny_gap = np.array([batch_sweep["batch", s][0] - eval_loss["batch", s] for s in SEEDS])
-print(f"batch norm, batches of 2: batch-statistics minus eval loss {tiny_gap.mean():.3f} ± "
-      f"{tiny_gap.std(ddof=1):.3f}")
-assert tiny_gap.min() > 0.3, f"batch 2 gap too small: {tiny_gap}"
-assert all(batch_sweep["batch", s][0] > batch_sweep["batch", s][-1] + 0.1 for s in SEEDS)
+tiny_gap = np.array([batch_sweep["batch", s][0] - batch_sweep["batch", s][-1] for s in SEEDS])
+tiny_vs_eval = np.array([batch_sweep["batch", s][0] - eval_loss["batch", s] for s in SEEDS])
+print(f"batch norm, loss with batches of 2 minus batches of 64: {tiny_gap.mean():.3f} ± "
+      f"{tiny_gap.std(ddof=1):.3f} (per seed {np.round(tiny_gap, 3)})")
+print(f"batch norm, loss with batches of 2 minus eval mode (not compared): per seed {np.round(tiny_vs_eval, 3)}")
+assert tiny_gap.min() > 0.5, f"batches of 2 did not raise batch norm's loss: {tiny_gap}"
 for norm in ("group", "layer", "instance"):
     spread = max(np.ptp(batch_sweep[norm, s] + [eval_loss[norm, s]]) for s in SEEDS)
     print(f"{norm:8s} norm: largest spread over batch sizes and modes {spread:.1e}")
@@ -718,12 +721,20 @@ for s, (train_mode, ev, ev_fresh) in zip(SEEDS, gap_rows, strict=True):
           f"{ev:.3f} | eval, recomputed statistics {ev_fresh:.3f}")
 
 # %% [markdown]
-# In this small network the gap at batch 64 is small (the rows above), and recomputing the
-# statistics changes the evaluation loss by little: here the lag of the running averages is
-# not what separates the two modes. What remains is (b), the noise of each batch's own
-# statistics, which the $1/\sqrt{B}$ measurement sizes and which the batch-of-2 losses show in
-# the extreme. No claim is asserted on the sign of the gap at batch 64: it is small against
-# the differences between seeds.
+# The claim, checked at every seed: **with recomputed statistics the evaluation loss is within
+# 0.2 of the training-mode loss with batches of 64.** The evaluation loss with the running
+# statistics is reported as measured: at some seeds it is close to the recomputed one, at others
+# far above it (at some seeds, even above the loss with batches of 2). At the step size 0.1 the
+# weights still move a lot in the last steps, and the running averages mix in statistics of
+# older weights: (a), the lag, is what can separate the two modes at a normal batch size, and
+# recomputing removes it. What remains is (b), the noise of each batch's own statistics, small at
+# batch 64 and growing as the batch shrinks, as the $1/\sqrt{B}$ measurement predicts and the
+# batch-of-2 losses show in the extreme.
+
+# %%
+fresh_gap = np.abs(gap_rows[:, 2] - gap_rows[:, 0])
+print(f"|recomputed eval loss - training-mode loss at batch 64|: per seed {np.round(fresh_gap, 3)}")
+assert fresh_gap.max() < 0.2, f"recomputed statistics do not match batch-64 training mode: {fresh_gap}"
 
 # %% [markdown]
 # ### Batch norm before or after the activation
@@ -926,24 +937,41 @@ checks.check_fold_batch_norm(fold_batch_norm)
 # then compute, and why are the predictions poor even though the network trained well?
 # (c) Name two fixes, and say why group norm would not have had the problem.
 #
-# *Model answer.* (a) For a $(1, C, H, W)$ input the statistics of channel $c$ run over the
+# <details><summary>Answer</summary>
+#
+# (a) For a $(1, C, H, W)$ input the statistics of channel $c$ run over the
 # $m = H W$ pixels of the one image ($m = 196$ in the first layer), so $m > 1$ and the variance
 # is not zero. (b) Each layer standardizes every channel with that single image's own spatial
 # mean and variance — it acts as instance norm, not as the batch norm the network was trained
 # with, whose statistics were shared by 64 images. Per-image brightness and contrast, and the
 # information of which channels are on average strongly active for this image, are removed, and
-# the later layers see inputs unlike those of training; §7 measured that even batches of 2 raise
-# the loss far above the evaluation-mode loss. (The running statistics are also overwritten with
-# this one image's.) (c) Call `model.eval()` (or use `training.evaluate`, which does) so that the
-# running statistics are used; or, when single-example training-mode behaviour is needed, use a
-# per-example normalization. Group norm computes the same statistics in both modes and never
-# mixes examples, so a batch of one gives exactly what a batch of 64 gives (the spread < 1e-4
-# asserted in §7).
+# the later layers see inputs unlike those of training; §7 measured that already batches of 2
+# raise the loss far above its value with batches of 64. (The running statistics are also
+# overwritten with this one image's.) (c) Call `model.eval()` (or use `training.evaluate`, which
+# does) so that the running statistics are used; or, when single-example training-mode behaviour
+# is needed, use a per-example normalization. Group norm computes the same statistics in both
+# modes and never mixes examples, so a batch of one gives exactly what a batch of 64 gives (the
+# spread < 1e-4 asserted in §7).
+# </details>
 #
 # **Exercise 5 — explore (no check).** (a) Train the batch-norm network *with* batches of 2
 # (learning rate scaled down by 32) and measure it as in §7: how far apart are its training-mode
 # and evaluation-mode losses now? (b) Give group norm 1, 2, 6 and 12 groups: which is layer norm,
 # which instance norm, and which trains best here?
+#
+# <details><summary>Answer</summary>
+#
+# (a) Now every training step normalizes with the statistics of two images, so the network
+# learns to work with that noise, and its training-mode loss with batches of 2 is the one it was
+# optimized for. Evaluation mode, though, uses running averages, which are much less noisy
+# than any one batch of 2: the two modes still compute different functions, and the gap between
+# their losses is what you measure (compare it with §7's network, trained with batches of 64).
+# Reduce the learning rate as asked, or the noisy steps may not train at all.
+# (b) With `WIDTH` = 12 channels, $G = 1$ is layer norm and $G = 12$ instance norm; 2 and 6 are
+# group norms in between ($G$ must divide 12). Expect $G = 12$ to train worst, for the reason §7
+# gives for instance norm (it removes the channel means that the global average pooling reads);
+# which of 1, 2 and 6 is best is for the run to say, against the spread between paired seeds.
+# </details>
 
 # %% [markdown]
 # ## Summary
@@ -965,9 +993,11 @@ checks.check_fold_batch_norm(fold_batch_norm)
 #   unnormalized network at each one's best learning rate, trained at every initial scale from
 #   1/4 to 4 and at the largest rate, where the unnormalized network stayed at chance or diverged.
 # - Batch statistics are noisy, about as $1/\sqrt{B}$; with batches of 2 batch norm's loss with
-#   batch statistics rose far above its evaluation loss, while group, layer and instance norm do
-#   not depend on the batch at all (instance norm, which removes each image's channel means,
-#   trained poorly on this task). Weight standardization helped group norm in the default run;
-#   batch norm before or after the ReLU and weight decay are reported as measured, without a
-#   claim, and weight decay with parameter groups controls the weights' norm and hence the
-#   effective learning rate rather than the function.
+#   batch statistics rose far above its loss with batches of 64, while group, layer and instance
+#   norm do not depend on the batch at all (instance norm, which removes each image's channel
+#   means, trained poorly on this task). Batch norm's evaluation loss with running statistics
+#   can lag behind the final weights; recomputing the statistics removes the lag. Weight
+#   standardization helped group norm in the default run; batch norm before or after the ReLU
+#   and weight decay are reported as measured, without a claim, and weight decay with parameter
+#   groups controls the weights' norm and hence the effective learning rate rather than the
+#   function.

@@ -38,7 +38,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from helpers import checks, data, models, numpy_resnet, plotting, training
+from helpers import checks, data, models, numpy_nn, numpy_resnet, plotting, training
 from helpers.device import best_device, describe
 from helpers.gradcheck import numerical_gradient, rel_error
 from helpers.reproducibility import seed_everything
@@ -591,12 +591,70 @@ def preact_block(x, w1, w2):
 checks.check_preact_block(preact_block)
 
 # %% [markdown]
-# **Exercise 4 — explore.** (a) Train the deepest plain network without batch norm
+# **Exercise 4 — the residual block's backward.** Take the basic block without batch norm,
+#
+# $$z = \operatorname{conv}(x, w_1), \qquad a = \operatorname{relu}(z), \qquad
+#   s = x + \operatorname{conv}(a, w_2), \qquad y = \operatorname{relu}(s),$$
+#
+# with $x$ of shape $(N, C, H, W)$, $w_1, w_2$ of shape $(C, C, 3, 3)$, padding 1 and no bias.
+# Write `residual_block_backward(dy, x, w1, w2)` that returns `(dx, dw1, dw2)`, the gradients
+# of $L = \sum y \odot dy$ for an upstream gradient `dy` shaped like $y$. Derive it before you
+# code it: the ReLU *after* the addition sees $s$, so its mask $[s > 0]$ gates both the branch
+# and the shortcut; the gradient at $s$ then splits into two paths and the two contributions
+# to $\partial L/\partial x$ add up (§2's "1 +"). Recompute the forward pass inside the function
+# and use `numpy_nn.conv2d`, `numpy_nn.conv2d_backward`, `numpy_nn.relu` and
+# `numpy_nn.relu_backward` from chapter 1. The check compares with torch autograd in float64;
+# while it runs, `numpy_resnet`'s block and its backward and torch's autograd refuse to be called.
+
+# %%
+def residual_block_backward(dy, x, w1, w2):
+    ### BEGIN SOLUTION
+    z = numpy_nn.conv2d(x, w1, padding=1)
+    a = numpy_nn.relu(z)
+    s = x + numpy_nn.conv2d(a, w2, padding=1)
+    ds = numpy_nn.relu_backward(dy, s)  # the mask of the ReLU after the addition: both paths
+    da, dw2, _ = numpy_nn.conv2d_backward(ds, a, w2, padding=1)
+    dx_branch, dw1, _ = numpy_nn.conv2d_backward(numpy_nn.relu_backward(da, z), x, w1, padding=1)
+    return dx_branch + ds, dw1, dw2  # the shortcut adds ds itself to dx
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+checks.check_residual_block_backward(residual_block_backward)
+
+# %% [markdown]
+# **Exercise 5 — explore.** (a) Train the deepest plain network without batch norm
 # (`norm="none"`): does it degrade more or less? (b) Train the deepest ResNet with projection
 # shortcuts, with pre-activation blocks and with `zero_init_residual=True`: which trains fastest
 # in the first epochs? (c) A residual network of depth $L$ contains $2^{L'}$ paths of different
 # lengths through its $L'$ blocks (each block: through the branch or the shortcut). What is the
 # distribution of path lengths, and what does DropPath do to it?
+#
+# <details><summary>Answer</summary>
+#
+# (a) Expect it to degrade more, and possibly not to train at all: §2 measured that without
+# normalization the plain network's gradient at initialization shrinks by many orders of
+# magnitude towards the input, so its first layers barely move, while batch norm at least keeps
+# every layer's activations standardized. Compare its final training loss with the plain
+# batch-norm network's over the same paired seeds, not at one seed.
+#
+# (b) There is no answer to quote without running it, and in runs this short the differences
+# may be within the spread between seeds, so train each variant at the paired seeds and compare
+# the first epochs' mean losses with that spread. What to expect: `zero_init_residual=True` starts
+# every block as the identity (§4), so the deep network begins like a shallow one and usually
+# drops fastest at first; pre-activation makes the shortcut path exact; projection shortcuts add
+# parameters only at the two stage transitions, so they change little.
+#
+# (c) A path picks, in each of the $L'$ blocks, the branch or the shortcut, so the number of
+# paths through $k$ branches is $\binom{L'}{k}$: the path lengths follow a binomial
+# distribution $B(L', 1/2)$ with mean $L'/2$ and standard deviation $\sqrt{L'}/2$, and most paths
+# are much shorter than the network (Veit et al., 2016). DropPath removes each branch $l$ with
+# probability $p_l$ at every training step, so only the paths through kept branches exist in
+# that step: the longest path has as many branches as were kept, on average
+# $\sum_l (1 - p_l)$, and the distribution shifts towards shorter paths. At test time all
+# branches are used and the full binomial distribution is back.
+#
+# </details>
 
 # %% [markdown]
 # ## Summary
@@ -611,7 +669,8 @@ checks.check_preact_block(preact_block)
 #   number of blocks; without normalization it grows exponentially; zero-initializing the last
 #   batch-norm scale makes every block start as the identity.
 # - The NumPy residual block's backward pass is the chain rule plus one addition for the
-#   shortcut, and matches autograd and numerical gradients.
+#   shortcut, and matches autograd and numerical gradients; the ReLU after the addition gates
+#   the gradient of both paths (Exercise 4).
 # - Shape changes need identity-with-zero-padding or projection ($1 \times 1$, stride 2)
 #   shortcuts; pre-activation blocks make the shortcut path a pure identity.
 # - Residual networks of the same depths as the degraded plain ones remove most of the

@@ -414,9 +414,42 @@ def freeze_first(model, k):
 checks.check_freeze_first(freeze_first)
 
 # %% [markdown]
-# **Exercise 2 — the head's gradient.** For features `f` (N, D), weights `w` (K, D), bias `b`
-# (K,) and labels `y` (N,), write `head_gradients(f, w, b, y)` returning `(dw, db)`, the gradient
-# of the mean softmax cross-entropy of $f W^\top + b$, in NumPy and without loops.
+# **Exercise 2 — the head's gradient, derived.** Section 4 trained the head with
+# `numpy_nn.softmax_cross_entropy` and `numpy_nn.linear_backward`; here you derive what they
+# compute. The features are $f$ (N, D), the head $z = f W^\top + b$ with $W$ (K, D) and $b$ (K,),
+# and the loss the mean softmax cross-entropy
+#
+# $$L = -\frac{1}{N} \sum_{n=1}^{N} \log p_{n, y_n}, \qquad
+#   p_{nk} = \frac{e^{z_{nk}}}{\sum_{j} e^{z_{nj}}} .$$
+#
+# (a) Derive $\partial L / \partial z_{nk}$ (start from $\log p_{n,y_n} = z_{n,y_n} - \log
+# \sum_j e^{z_{nj}}$), then $\partial L / \partial W$ and $\partial L / \partial b$ by the chain
+# rule through $z$, as matrix products with their shapes. What do the entries of each row of
+# $\partial L / \partial z$ add up to, and what does that say about $\partial L / \partial b$?
+# (b) Write `head_gradients(f, w, b, y)` returning `(dw, db)` in NumPy, with no loop over the
+# examples. The check compares with autograd; while your function runs, the two `numpy_nn`
+# functions above raise and autograd is switched off.
+#
+# <details><summary>Answer</summary>
+#
+# (a) $\partial \log p_{n,y_n} / \partial z_{nk} = [k = y_n] - e^{z_{nk}} / \sum_j e^{z_{nj}} =
+# [k = y_n] - p_{nk}$, and only example $n$'s term of $L$ depends on $z_{nk}$, so
+#
+# $$\frac{\partial L}{\partial z} = \frac{1}{N}\,(P - Y) \quad (N, K),$$
+#
+# with $P$ the softmax probabilities and $Y$ the one-hot labels. Since $z_{nk} = \sum_d f_{nd}
+# W_{kd} + b_k$, $\partial z_{nk} / \partial W_{kd} = f_{nd}$ and $\partial z_{nk} / \partial b_k
+# = 1$; summing over the examples,
+#
+# $$\frac{\partial L}{\partial W} = \Big(\frac{\partial L}{\partial z}\Big)^{\!\top} f \quad (K, D),
+#   \qquad \frac{\partial L}{\partial b} = \sum_{n} \frac{\partial L}{\partial z_{n\cdot}}
+#   \quad (K,).$$
+#
+# Each row of $P - Y$ sums to $1 - 1 = 0$, so the entries of $\partial L / \partial b$ sum to 0:
+# gradient descent never moves all the biases up or down together, which would not change the
+# softmax anyway. Computing $P$ stably: subtract each row's maximum from $z$ before
+# exponentiating, which leaves $P$ unchanged. (b) Below.
+# </details>
 
 # %%
 def head_gradients(f, w, b, y):
@@ -457,6 +490,22 @@ checks.check_bn_eval(bn_eval)
 # parameters cell). How does the gap between fine-tuning and training from scratch change? When
 # would you expect feature extraction to beat fine-tuning? Consider the size of the target set
 # and how similar the two tasks are.
+#
+# <details><summary>Answer</summary>
+#
+# With five times as many labels the network trained from scratch has much more to learn from,
+# so expect the gap to fine-tuning to shrink: pretraining is a prior, and a prior matters less
+# as data grows. Measure it over the `SEEDS` subsets and compare the gap with the printed
+# spreads before calling a change real. Feature extraction trains only the head (165
+# parameters here against 42,197), so it cannot overfit the body and costs one pass to compute
+# the features; it wins when the target set is so small that fine-tuning the whole network
+# overfits it, *and* the source features already separate the target classes linearly — the
+# tasks are close (the same kind of images and a source task at least as broad, like ImageNet
+# features for another set of photographs). Here the second condition fails: features that
+# tell 0–4 apart are not sufficient for 5–9, so the later blocks must adapt and fine-tuning
+# wins. With more target data, or a target far from the source, fine-tuning (with small
+# learning rates on the early layers) is the safer choice.
+# </details>
 
 # %% [markdown]
 # ## Summary

@@ -1,4 +1,5 @@
-"""The chapter 9 checks pass on a correct answer and fail on a stub or a plausible mistake."""
+"""The chapter 9 checks pass on a correct answer and fail on a stub, a plausible mistake, and a
+shortcut through the book's own helpers."""
 
 import math
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 from conftest import stub
 
-from helpers import checks, training
+from helpers import augment, callbacks, checks, schedules, training
+from helpers.callbacks import WeightEMA
 
 
 def ema_update(average, weights, decay):
@@ -57,6 +59,74 @@ def test_check_ema_update(capsys):
         checks.check_ema_update(swapped)
 
 
+def test_check_ema_update_refuses_weight_ema_and_restores_it():
+    def through_weight_ema(average, weights, decay):
+        layer = torch.nn.Linear(1, 1, bias=False)
+        layer.weight = torch.nn.Parameter(average.clone())
+        ema = callbacks.WeightEMA(decay=decay)
+        ema.update(layer)
+        with torch.no_grad():
+            layer.weight.copy_(weights)
+        ema.update(layer)
+        return ema.state_dict()["weight"]
+
+    with pytest.raises(AssertionError, match="asks you to write it yourself"):
+        checks.check_ema_update(through_weight_ema)
+    assert callbacks.WeightEMA is WeightEMA
+
+
+def ema_every_k(average, weights, decay, k):
+    kept = decay**k
+    return kept * average + (1 - kept) * weights
+
+
+def ema_every_k_by_steps(average, weights, decay, k):  # correct too: k plain steps
+    for _ in range(k):
+        average = decay * average + (1 - decay) * weights
+    return average
+
+
+def test_check_ema_every_k(capsys):
+    checks.check_ema_every_k(ema_every_k)
+    checks.check_ema_every_k(ema_every_k_by_steps)
+    assert capsys.readouterr().out.count("passed") == 2
+    with pytest.raises(NotImplementedError):
+        checks.check_ema_every_k(stub)
+
+    def ignores_k(average, weights, decay, k):
+        return ema_update(average, weights, decay)
+
+    def first_order(average, weights, decay, k):  # 1 - k (1 - d) instead of d**k
+        kept = 1 - k * (1 - decay)
+        return kept * average + (1 - kept) * weights
+
+    def not_normalized(average, weights, decay, k):  # the weights still get only 1 - d
+        return decay**k * average + (1 - decay) * weights
+
+    for wrong in (ignores_k, first_order, not_normalized):
+        with pytest.raises(AssertionError, match="new average differs"):
+            checks.check_ema_every_k(wrong)
+    with pytest.raises(AssertionError, match="torch.Tensor"):
+        checks.check_ema_every_k(lambda a, w, d, k: ema_every_k(a, w, d, k).numpy())
+
+
+def test_check_ema_every_k_refuses_weight_ema():
+    def through_weight_ema(average, weights, decay, k):
+        layer = torch.nn.Linear(1, 1, bias=False)
+        layer.weight = torch.nn.Parameter(average.clone())
+        ema = callbacks.WeightEMA(decay=decay)
+        ema.update(layer)
+        with torch.no_grad():
+            layer.weight.copy_(weights)
+        for _ in range(k):
+            ema.update(layer)
+        return ema.state_dict()["weight"]
+
+    with pytest.raises(AssertionError, match="asks you to write it yourself"):
+        checks.check_ema_every_k(through_weight_ema)
+    assert callbacks.WeightEMA is WeightEMA
+
+
 def test_check_flip_tta(capsys):
     checks.check_flip_tta(flip_tta_probs)
     checks.check_flip_tta(flip_tta_probs_saving_each_mode)
@@ -85,6 +155,17 @@ def test_check_flip_tta(capsys):
             checks.check_flip_tta(wrong)
 
 
+def test_check_flip_tta_refuses_tta_probs_and_restores_it():
+    original = augment.tta_probs
+
+    def through_tta_probs(model, x):
+        return augment.tta_probs(model, x, [lambda v: v, lambda v: v.flip(-1)])
+
+    with pytest.raises(AssertionError, match="asks you to write it yourself"):
+        checks.check_flip_tta(through_tta_probs)
+    assert augment.tta_probs is original
+
+
 def test_check_warmup_cosine(capsys):
     checks.check_warmup_cosine(warmup_cosine_lr)
     assert "passed" in capsys.readouterr().out
@@ -104,3 +185,17 @@ def test_check_warmup_cosine(capsys):
     for wrong in (starts_at_zero, cosine_over_all_steps):
         with pytest.raises(AssertionError, match="Hint"):
             checks.check_warmup_cosine(wrong)
+
+
+def test_check_warmup_cosine_refuses_helpers_schedules():
+    original = schedules.cosine_annealing_lr
+
+    def through_schedules(t, peak_lr, warmup_steps, total_steps):
+        if t < warmup_steps:
+            return schedules.warmup_lr(t, peak_lr, warmup_steps)
+        return schedules.cosine_annealing_lr(t - warmup_steps, peak_lr, total_steps - warmup_steps)
+
+    through_schedules(3, 0.1, 5, 30), through_schedules(9, 0.1, 5, 30)  # a correct answer
+    with pytest.raises(AssertionError, match="asks you to write it yourself"):
+        checks.check_warmup_cosine(through_schedules)
+    assert schedules.cosine_annealing_lr is original

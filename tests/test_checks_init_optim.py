@@ -35,8 +35,9 @@ def test_check_xavier_uniform(capsys):
     def normal(shape, rng, gain=1.0):
         return init.xavier_normal(shape, rng, gain)
 
-    run(checks.check_xavier_uniform, init.xavier_uniform, without_root, "standard deviation",
-        capsys)
+    run(
+        checks.check_xavier_uniform, init.xavier_uniform, without_root, "standard deviation", capsys
+    )
     with pytest.raises(AssertionError, match="Hint"):
         checks.check_xavier_uniform(normal)
 
@@ -82,7 +83,11 @@ def test_check_adam_step(capsys):
         b1, b2 = betas
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
-        return p - lr * (m / (1 - b1 ** (lr * 100))) / (np.sqrt(v / (1 - b2 ** (lr * 100))) + eps), m, v
+        return (
+            p - lr * (m / (1 - b1 ** (lr * 100))) / (np.sqrt(v / (1 - b2 ** (lr * 100))) + eps),
+            m,
+            v,
+        )
 
     run(checks.check_adam_step, adam_step, no_bias_correction, "step 1", capsys)
     with pytest.raises(AssertionError, match="Hint"):
@@ -101,7 +106,9 @@ class ShortcutAdam:
 
 def test_check_adam_step_refuses_the_helper_and_restores_it():
     original = (numpy_optim.Adam, numpy_optim.AdamW, numpy_optim.AdaBelief)
-    with pytest.raises(AssertionError, match="write it yourself; do not call helpers.numpy_optim.Adam"):
+    with pytest.raises(
+        AssertionError, match="write it yourself; do not call helpers.numpy_optim.Adam"
+    ):
         checks.check_adam_step(ShortcutAdam())
     assert (numpy_optim.Adam, numpy_optim.AdamW, numpy_optim.AdaBelief) == original
     with pytest.raises(NotImplementedError):
@@ -149,3 +156,57 @@ def test_check_triangular_lr(capsys):
         return base_lr + (max_lr - base_lr) * (t % (2 * step_size)) / (2 * step_size)
 
     run(checks.check_triangular_lr, triangular_lr, sawtooth, "relative error", capsys)
+
+
+def velocity_step(p, g, d, lr, prev_lr, mu):
+    d = mu * (lr / prev_lr) * d + lr * g
+    return p - d, d
+
+
+def test_check_velocity_momentum_step(capsys):
+    def no_rescale(p, g, d, lr, prev_lr, mu):  # the notes form as printed in §2
+        d = mu * d + lr * g
+        return p - d, d
+
+    def wrong_sign(p, g, d, lr, prev_lr, mu):  # the velocity added instead of subtracted
+        d = mu * (lr / prev_lr) * d + lr * g
+        return p + d, d
+
+    def inverted_ratio(p, g, d, lr, prev_lr, mu):
+        d = mu * (prev_lr / lr) * d + lr * g
+        return p - d, d
+
+    def buffer_not_velocity(p, g, d, lr, prev_lr, mu):  # PyTorch's form: right p, wrong state
+        b = mu * d + g
+        return p - lr * b, b
+
+    run(checks.check_velocity_momentum_step, velocity_step, no_rescale, "p differs", capsys)
+    for wrong in (wrong_sign, inverted_ratio):
+        with pytest.raises(AssertionError, match="Hint"):
+            checks.check_velocity_momentum_step(wrong)
+    with pytest.raises(AssertionError, match="d differs"):
+        checks.check_velocity_momentum_step(buffer_not_velocity)
+    with pytest.raises(AssertionError, match="expected a tuple"):
+        checks.check_velocity_momentum_step(lambda p, g, d, lr, prev_lr, mu: p - lr * g)
+
+
+def test_check_velocity_momentum_step_refuses_the_optimizers_and_restores_them():
+    import torch
+
+    def numpy_shortcut(p, g, d, lr, prev_lr, mu):
+        p = p.copy()
+        numpy_optim.SGD([p], lr=lr, momentum=mu).step([g])
+        return p, d
+
+    def torch_shortcut(p, g, d, lr, prev_lr, mu):
+        tp = torch.tensor(p, requires_grad=True)
+        tp.grad = torch.from_numpy(g)
+        torch.optim.SGD([tp], lr=lr, momentum=mu).step()
+        return tp.detach().numpy(), d
+
+    originals = (numpy_optim.SGD, torch.optim.SGD)
+    with pytest.raises(AssertionError, match="do not call helpers.numpy_optim.SGD"):
+        checks.check_velocity_momentum_step(numpy_shortcut)
+    with pytest.raises(AssertionError, match="do not call torch.optim.SGD"):
+        checks.check_velocity_momentum_step(torch_shortcut)
+    assert (numpy_optim.SGD, torch.optim.SGD) == originals

@@ -1,12 +1,13 @@
 """helpers.checks.residual (chapter 7): each check passes on a correct answer and fails on a stub
 or a plausible mistake."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from conftest import stub
 
-from helpers import checks, models
+from helpers import checks, models, numpy_nn, numpy_resnet
 
 
 def test_check_pad_shortcut(capsys):
@@ -32,7 +33,6 @@ def test_check_pad_shortcut(capsys):
         checks.check_pad_shortcut(lambda x, c, s: F.avg_pool2d(x, s, s))
     with pytest.raises(AssertionError, match="torch.Tensor"):
         checks.check_pad_shortcut(lambda x, c, s: answer(x, c, s).numpy())
-
 
 
 def test_check_drop_path(capsys):
@@ -74,7 +74,6 @@ def test_check_drop_path(capsys):
         checks.check_drop_path(lambda x, p, training: x[:1])
 
 
-
 def test_check_preact_block(capsys):
     def answer(x, w1, w2):
         def bn_relu(z):
@@ -97,3 +96,89 @@ def test_check_preact_block(capsys):
         checks.check_preact_block(post_activation)
     with pytest.raises(AssertionError, match="max error"):
         checks.check_preact_block(lambda x, w1, w2: F.relu(answer(x, w1, w2)))
+
+
+def residual_block_backward(dy, x, w1, w2):
+    z1 = numpy_nn.conv2d(x, w1, padding=1)
+    a1 = numpy_nn.relu(z1)
+    s = x + numpy_nn.conv2d(a1, w2, padding=1)
+    ds = numpy_nn.relu_backward(dy, s)  # the ReLU after the addition gates both paths
+    da1, dw2, _ = numpy_nn.conv2d_backward(ds, a1, w2, padding=1)
+    dx, dw1, _ = numpy_nn.conv2d_backward(numpy_nn.relu_backward(da1, z1), x, w1, padding=1)
+    return dx + ds, dw1, dw2
+
+
+def test_check_residual_block_backward(capsys):
+    checks.check_residual_block_backward(residual_block_backward)
+    assert "passed" in capsys.readouterr().out
+    with pytest.raises(NotImplementedError):
+        checks.check_residual_block_backward(stub)
+
+    def no_shortcut(dy, x, w1, w2):  # the branch only: the identity path's ds is missing
+        z1 = numpy_nn.conv2d(x, w1, padding=1)
+        a1 = numpy_nn.relu(z1)
+        ds = numpy_nn.relu_backward(dy, x + numpy_nn.conv2d(a1, w2, padding=1))
+        da1, dw2, _ = numpy_nn.conv2d_backward(ds, a1, w2, padding=1)
+        dx, dw1, _ = numpy_nn.conv2d_backward(numpy_nn.relu_backward(da1, z1), x, w1, padding=1)
+        return dx, dw1, dw2
+
+    def no_mask_after_add(dy, x, w1, w2):  # as if y = x + F(x), without the last ReLU
+        z1 = numpy_nn.conv2d(x, w1, padding=1)
+        a1 = numpy_nn.relu(z1)
+        da1, dw2, _ = numpy_nn.conv2d_backward(dy, a1, w2, padding=1)
+        dx, dw1, _ = numpy_nn.conv2d_backward(numpy_nn.relu_backward(da1, z1), x, w1, padding=1)
+        return dx + dy, dw1, dw2
+
+    def mask_only_on_the_branch(dy, x, w1, w2):  # the shortcut gets the unmasked dy
+        dx, dw1, dw2 = residual_block_backward(dy, x, w1, w2)
+        s = x + numpy_nn.conv2d(numpy_nn.relu(numpy_nn.conv2d(x, w1, padding=1)), w2, padding=1)
+        return dx - numpy_nn.relu_backward(dy, s) + dy, dw1, dw2
+
+    for wrong in (no_shortcut, no_mask_after_add, mask_only_on_the_branch):
+        with pytest.raises(AssertionError, match="dx differs"):
+            checks.check_residual_block_backward(wrong)
+    with pytest.raises(AssertionError, match="dw2 differs"):
+        checks.check_residual_block_backward(
+            lambda dy, x, w1, w2: (*residual_block_backward(dy, x, w1, w2)[:2], np.zeros_like(w2))
+        )
+    with pytest.raises(AssertionError, match="expected a tuple"):
+        checks.check_residual_block_backward(
+            lambda dy, x, w1, w2: residual_block_backward(dy, x, w1, w2)[0]
+        )
+
+
+def test_check_residual_block_backward_refuses_the_helpers_and_restores_them():
+    def book_block(dy, x, w1, w2):  # the chapter's block, batch norm made harmless
+        params = {"w1": w1, "w2": w2}
+        params |= {k: np.ones(x.shape[1]) for k in ("gamma1", "gamma2")}
+        params |= {k: np.zeros(x.shape[1]) for k in ("beta1", "beta2")}
+        _, cache = numpy_resnet.residual_block(x, params)
+        dx, grads = numpy_resnet.residual_block_backward(dy, cache)
+        return dx, grads["w1"], grads["w2"]
+
+    def autograd(dy, x, w1, w2):
+        xt, w1t, w2t = (torch.tensor(a, requires_grad=True) for a in (x, w1, w2))
+        y = F.relu(xt + F.conv2d(F.relu(F.conv2d(xt, w1t, padding=1)), w2t, padding=1))
+        y.backward(torch.from_numpy(dy))
+        return xt.grad.numpy(), w1t.grad.numpy(), w2t.grad.numpy()
+
+    originals = (
+        numpy_resnet.residual_block,
+        numpy_resnet.residual_block_backward,
+        torch.autograd.backward,
+        torch.autograd.grad,
+    )
+    with pytest.raises(AssertionError, match="do not call helpers.numpy_resnet.residual_block"):
+        checks.check_residual_block_backward(book_block)
+    with pytest.raises(AssertionError, match="do not call torch.autograd.backward"):
+        checks.check_residual_block_backward(autograd)
+    assert (
+        numpy_resnet.residual_block,
+        numpy_resnet.residual_block_backward,
+        torch.autograd.backward,
+        torch.autograd.grad,
+    ) == originals
+    with torch.enable_grad():  # autograd works again after the check
+        w = torch.ones(2, requires_grad=True)
+        (w * w).sum().backward()
+    assert torch.equal(w.grad, torch.full((2,), 2.0))

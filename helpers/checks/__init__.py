@@ -6,8 +6,18 @@ AssertionError with a hint. A stub's NotImplementedError propagates, so a check 
 unfinished exercise. Chapters call them as ``checks.check_max_pool2d(my_max_pool2d)``.
 """
 
-from helpers.checks.augmentation import check_cutmix_lambda, check_mixup, check_translate
-from helpers.checks.capstone import check_ema_update, check_flip_tta, check_warmup_cosine
+from helpers.checks.augmentation import (
+    check_cutmix_lambda,
+    check_mixup,
+    check_translate,
+    check_translate_backward,
+)
+from helpers.checks.capstone import (
+    check_ema_every_k,
+    check_ema_update,
+    check_flip_tta,
+    check_warmup_cosine,
+)
 from helpers.checks.conv import (
     check_conv2d,
     check_conv2d_backward_dx,
@@ -20,6 +30,7 @@ from helpers.checks.init_optim import (
     check_fan_in_fan_out,
     check_forward_stds,
     check_triangular_lr,
+    check_velocity_momentum_step,
     check_xavier_uniform,
 )
 from helpers.checks.initialization import check_backward_stds, check_kaiming_normal
@@ -34,7 +45,12 @@ from helpers.checks.regularization import (
     check_focal_loss_grad,
     check_label_smoothing_loss,
 )
-from helpers.checks.residual import check_drop_path, check_pad_shortcut, check_preact_block
+from helpers.checks.residual import (
+    check_drop_path,
+    check_pad_shortcut,
+    check_preact_block,
+    check_residual_block_backward,
+)
 from helpers.checks.transfer import check_bn_eval, check_freeze_first, check_head_gradients
 
 __all__ = [
@@ -50,6 +66,7 @@ __all__ = [
     "check_drop_path",
     "check_dropout",
     "check_focal_loss_grad",
+    "check_ema_every_k",
     "check_ema_update",
     "check_fan_in_fan_out",
     "check_flip_tta",
@@ -65,8 +82,11 @@ __all__ = [
     "check_pad_shortcut",
     "check_preact_block",
     "check_receptive_field",
+    "check_residual_block_backward",
     "check_translate",
+    "check_translate_backward",
     "check_triangular_lr",
+    "check_velocity_momentum_step",
     "check_warmup_cosine",
     "check_xavier_uniform",
 ]

@@ -1,8 +1,9 @@
-"""Exercise checks for chapter 9, putting it together: an EMA step, flip test-time
-augmentation, a warmup-then-cosine learning rate.
+"""Exercise checks for chapter 9, putting it together: an EMA step (and the one update that
+replaces k of them), flip test-time augmentation, a warmup-then-cosine learning rate.
 
 Each compares a reader's function with a reference on random inputs; a stub's
-NotImplementedError propagates, so a check fails on an unfinished exercise.
+NotImplementedError propagates, so a check fails on an unfinished exercise. While the reader's
+function runs, the ``helpers`` functions that would do the exercise for it raise.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from collections.abc import Callable
 
 import torch
 
-from helpers import models, training
+from helpers import augment, callbacks, models, schedules, training
 from helpers.callbacks import WeightEMA
-from helpers.checks._common import fail
+from helpers.checks._common import compare, fail, passed, written_by_hand
+
+_SCHEDULES = (
+    "cosine_annealing_lr",
+    "linear_warmup_lr",
+    "warmup_lr",
+    "one_cycle_lr",
+    "cosine_warm_restarts_lr",
+)
 
 
 def check_ema_update(ema_update: Callable, seed: int = 0) -> None:
@@ -41,7 +50,8 @@ def check_ema_update(ema_update: Callable, seed: int = 0) -> None:
                 average = w.clone()
                 continue
             before = average.clone()
-            average = ema_update(average.clone(), w.clone(), decay)
+            with written_by_hand(name, callbacks, ("WeightEMA",)):
+                average = ema_update(average.clone(), w.clone(), decay)
             case = f"decay={decay}, step {step}, shape {shape}"
             if not isinstance(average, torch.Tensor) or average.shape != w.shape:
                 raise fail(name, case, "expected a tensor of the weights' shape back", hint)
@@ -51,6 +61,33 @@ def check_ema_update(ema_update: Callable, seed: int = 0) -> None:
         if not torch.allclose(average, reference.state_dict()["weight"], atol=1e-12):
             raise fail(name, f"decay={decay}", "five steps disagree with WeightEMA", hint)
     print(f"check_ema_update: passed on {len(cases)} sequences of 5 steps")
+
+
+def check_ema_every_k(ema_update: Callable, seed: int = 0) -> None:
+    """``ema_update(average, weights, decay, k) -> new average`` (tensors of one shape, k >= 1
+    an int): the single update that replaces k EMA steps with the same weights, checked
+    against k steps of ``decay * average + (1 - decay) * weights`` in float64. While it runs,
+    ``helpers.callbacks.WeightEMA`` raises."""
+    name = "check_ema_every_k"
+    hint = (
+        "apply average <- d * average + (1 - d) * weights k times with the same weights: the "
+        "average keeps d**k of itself and the weights get the rest, (1 - d)(1 + d + ... + "
+        "d**(k - 1)) = 1 - d**k; 1 - k * (1 - d) is only the first-order approximation of d**k"
+    )
+    gen = torch.Generator().manual_seed(seed)
+    cases = [(0.9, 1, (3,)), (0.9, 4, (4, 5)), (0.5, 5, (2, 3, 3)), (0.99, 37, (2, 2)),
+             (0.999, 250, (6,))]  # fmt: skip
+    for decay, k, shape in cases:
+        average = torch.randn(shape, generator=gen, dtype=torch.float64)
+        weights = torch.randn(shape, generator=gen, dtype=torch.float64)
+        want = average.clone()
+        for _ in range(k):
+            want = decay * want + (1 - decay) * weights
+        with written_by_hand(name, callbacks, ("WeightEMA",)):
+            got = ema_update(average.clone(), weights.clone(), decay, k)
+        compare(name, f"decay={decay}, k={k}, shape {shape}", got, want, hint, rtol=1e-10,
+                atol=1e-12, what="new average", tensor=True)  # fmt: skip
+    passed(name, len(cases))
 
 
 def check_flip_tta(flip_tta_probs: Callable, seed: int = 0) -> None:
@@ -78,7 +115,8 @@ def check_flip_tta(flip_tta_probs: Callable, seed: int = 0) -> None:
         frozen = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
         frozen.eval()  # frozen for fine-tuning, as chapter 8 does
         modes = {m: m.training for m in model.modules()}
-        out = flip_tta_probs(model, x.clone())
+        with written_by_hand(name, augment, ("tta_probs",)):
+            out = flip_tta_probs(model, x.clone())
         case = f"x {tuple(x.shape)}, {k} classes"
         if not model.training:
             raise fail(name, case, "the model was left in eval mode", hint)
@@ -118,7 +156,8 @@ def check_warmup_cosine(warmup_cosine_lr: Callable) -> None:
     cases = [(0.1, 5, 30), (2.0, 1, 10), (0.4, 12, 100)]
     for peak, warmup, total in cases:
         for t in range(total + 1):
-            got = float(warmup_cosine_lr(t, peak, warmup, total))
+            with written_by_hand(name, schedules, _SCHEDULES):
+                got = float(warmup_cosine_lr(t, peak, warmup, total))
             want = _warmup_cosine(t, peak, warmup, total)
             if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):
                 raise fail(

@@ -24,6 +24,7 @@ __all__ = [
     "check_fan_in_fan_out",
     "check_forward_stds",
     "check_triangular_lr",
+    "check_velocity_momentum_step",
     "check_xavier_uniform",
 ]
 
@@ -241,3 +242,59 @@ def check_triangular_lr(triangular_lr: Callable, seed: int = 0) -> None:
             atol=1e-12,
         )
     passed("check_triangular_lr", len(cases))
+
+
+def check_velocity_momentum_step(velocity_step: Callable, seed: int = 0) -> None:
+    """``velocity_step(p, g, d, lr, prev_lr, mu) -> (p, d)``: the notes form of momentum,
+    d <- (something) and p <- p - d, that follows ``torch.optim.SGD(momentum=mu)`` exactly.
+
+    p, g, d: arrays of one shape (parameters, gradient at p, velocity; d starts at zero);
+    lr: this step's rate; prev_lr: the previous step's (equal to lr at the first step); mu:
+    the momentum. The rate changes at every step (warmup, cosine decay and a tenfold cut), so
+    the velocity must stay equal to lr times PyTorch's buffer: the check compares both p and
+    d = lr * momentum_buffer after every step. While the answer runs, ``torch.optim.SGD`` and
+    ``helpers.numpy_optim.SGD`` refuse to be called.
+    """
+    name = "check_velocity_momentum_step"
+    rng = np.random.default_rng(seed)
+    hint = (
+        "the two forms take the same step when d_t = lr_t * b_t at every step, with b "
+        "PyTorch's buffer (b_t = mu b_(t-1) + g, p <- p - lr_t b_t); write b_(t-1) in terms of "
+        "d_(t-1) and the rate it was made with, lr_(t-1), and substitute; p moves by -d_t "
+        "(mu d + lr g alone keeps the old rate inside d after the schedule changes it)"
+    )
+    steps = 40
+
+    def schedule(lr, t):  # t = 1..steps: a warmup, a cosine decay, a tenfold cut at step 30
+        warm = min(1.0, t / 5)
+        cosine = 0.55 + 0.45 * math.cos(math.pi * t / steps)
+        return lr * warm * cosine * (0.1 if t >= 30 else 1.0)
+
+    settings = [(0.1, 0.9, (3, 4)), (0.5, 0.5, (5,)), (0.02, 0.99, (2, 2, 2))]
+    for lr0, mu, shape in settings:
+        a = rng.uniform(0.5, 2.0, shape)  # a quadratic bowl 0.5 * a * p^2 plus noise
+        p = rng.standard_normal(shape)
+        tp = torch.tensor(p.copy(), requires_grad=True)
+        opt = torch.optim.SGD([tp], lr=schedule(lr0, 1), momentum=mu)
+        d, prev_lr = np.zeros(shape), schedule(lr0, 1)
+        for t in range(1, steps + 1):
+            lr = schedule(lr0, t)
+            g = a * tp.detach().numpy() + 0.1 * rng.standard_normal(shape)
+            tp.grad = torch.from_numpy(g.copy())
+            opt.param_groups[0]["lr"] = lr
+            opt.step()
+            with (
+                written_by_hand(name, numpy_optim, ("SGD",)),
+                written_by_hand(name, torch.optim, ("SGD",)),
+            ):
+                answer = velocity_step(p.copy(), g.copy(), d.copy(), lr, prev_lr, mu)
+            if not isinstance(answer, tuple | list) or len(answer) != 2:
+                raise fail(name, f"step {t}", "expected a tuple (p, d)", "return both")
+            p, d = (np.asarray(v, dtype=np.float64) for v in answer)
+            case = f"step {t} (lr {prev_lr:.3g} -> {lr:.3g}), mu={mu}"
+            ref_p = tp.detach().numpy()
+            compare(name, case, p, ref_p, hint, what="p", rtol=1e-9, atol=1e-12)
+            ref_d = lr * opt.state[tp]["momentum_buffer"].numpy()
+            compare(name, case, d, ref_d, hint, what="d", rtol=1e-9, atol=1e-12)
+            p, prev_lr = ref_p.copy(), lr  # the next step starts from the reference
+    passed(name, steps * len(settings))

@@ -1,4 +1,5 @@
-"""Exercise checks for chapter 7, residual networks: zero-padded shortcut, DropPath, pre-activation.
+"""Exercise checks for chapter 7, residual networks: zero-padded shortcut, DropPath,
+pre-activation, and the backward pass of a residual block.
 
 Each compares a reader's function with a reference on random inputs; a stub's
 NotImplementedError propagates, so a check fails on an unfinished exercise.
@@ -8,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers.checks._common import compare, fail, passed
+from helpers import numpy_resnet
+from helpers.checks._common import compare, fail, passed, written_by_hand
 
 
 def _pad_shortcut_reference(x, out_channels, stride):
@@ -129,4 +132,51 @@ def check_preact_block(preact_block: Callable, seed: int = 0) -> None:
             atol=1e-10,
             tensor=True,
         )
+    passed(name, len(cases))
+
+
+def _residual_block_reference(x, w1, w2, dy):
+    """y = relu(x + conv(relu(conv(x, w1)), w2)) and its gradients, by autograd in float64."""
+    xt, w1t, w2t = (torch.tensor(a, requires_grad=True) for a in (x, w1, w2))
+    y = F.relu(xt + F.conv2d(F.relu(F.conv2d(xt, w1t, padding=1)), w2t, padding=1))
+    y.backward(torch.from_numpy(dy))
+    return xt.grad.numpy(), w1t.grad.numpy(), w2t.grad.numpy()
+
+
+def check_residual_block_backward(residual_block_backward: Callable, seed: int = 0) -> None:
+    """``residual_block_backward(dy, x, w1, w2) -> (dx, dw1, dw2)`` against torch autograd.
+
+    The block is y = relu(x + F(x)) with F(x) = conv(relu(conv(x, w1)), w2): x, dy
+    (N, C, H, W) float64 arrays; w1, w2 (C, C, 3, 3); 3x3 convolutions with padding 1, stride 1,
+    no bias, no batch norm. The answer returns the gradients of sum(y * dy), shaped like x, w1
+    and w2. While it runs, ``helpers.numpy_resnet``'s block and its backward and torch's
+    autograd refuse to be called; ``helpers.numpy_nn``'s layers (``conv2d``,
+    ``conv2d_backward``, ``relu``, ``relu_backward``) may be used.
+    """
+    name = "check_residual_block_backward"
+    rng = np.random.default_rng(seed)
+    cases = [(2, 3, 5, 5), (1, 2, 4, 6), (3, 4, 3, 3)]
+    hint = (
+        "the ReLU after the addition gates BOTH paths: first ds = dy * (s > 0) with "
+        "s = x + F(x); then backpropagate ds through the branch (conv w2, ReLU mask of the "
+        "first convolution's output, conv w1) and add ds itself to dx for the shortcut: "
+        "dx = (gradient through the branch) + ds"
+    )
+    for shape in cases:
+        c = shape[1]
+        x = rng.standard_normal(shape)
+        w1 = rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))
+        w2 = rng.standard_normal((c, c, 3, 3)) * np.sqrt(2 / (9 * c))
+        dy = rng.standard_normal(shape)
+        ref = _residual_block_reference(x, w1, w2, dy)
+        with (
+            written_by_hand(name, numpy_resnet, ("residual_block", "residual_block_backward")),
+            written_by_hand(name, torch.autograd, ("backward", "grad")),
+        ):
+            got = residual_block_backward(dy.copy(), x.copy(), w1.copy(), w2.copy())
+        case = f"x {shape}"
+        if not isinstance(got, tuple | list) or len(got) != 3:
+            raise fail(name, case, "expected a tuple (dx, dw1, dw2)", "return all three gradients")
+        for what, ours, want in zip(("dx", "dw1", "dw2"), got, ref, strict=True):
+            compare(name, case, ours, want, hint, what=what, rtol=1e-9, atol=1e-12)
     passed(name, len(cases))
