@@ -9,24 +9,72 @@ from helpers import numpy_nn as nn
 from helpers.checks import conv as conv_checks
 
 
+def _max_pool2d(x, k, s):
+    windows = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))
+    return windows[:, :, ::s, ::s].max(axis=(-2, -1))
+
+
+def _conv2d_im2col(x, w, b):
+    n, c, _, _ = x.shape
+    f, _, kh, kw = w.shape
+    windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+    h_out, w_out = windows.shape[2:4]
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * h_out * w_out, c * kh * kw)
+    y = cols @ w.reshape(f, -1).T + b
+    return y.reshape(n, h_out, w_out, f).transpose(0, 3, 1, 2)
+
+
+def _in_notebook(source: str, **names):
+    """The function ``answer`` defined by ``source`` in a fresh namespace holding ``names``,
+    as a notebook cell defines it in the kernel's globals."""
+    namespace = {"np": np, "numpy_nn": nn, **names}
+    exec(source, namespace)
+    return namespace["answer"]
+
+
 def test_check_max_pool2d(capsys):
-    checks.check_max_pool2d(nn.max_pool2d)
+    checks.check_max_pool2d(_max_pool2d)
     assert "passed" in capsys.readouterr().out
     with pytest.raises(NotImplementedError):
         checks.check_max_pool2d(stub)
     with pytest.raises(AssertionError, match="Hint"):
         checks.check_max_pool2d(lambda x, k, s: nn.avg_pool2d(x, k, s))
     with pytest.raises(AssertionError, match="output shape"):
-        checks.check_max_pool2d(lambda x, k, s: nn.max_pool2d(x, k, k))
+        checks.check_max_pool2d(lambda x, k, s: _max_pool2d(x, k, k))
+
+
+@pytest.mark.parametrize("source", [
+    "def answer(x, k, s):\n    return numpy_nn.max_pool2d(x, k, s)",
+    "from helpers.numpy_nn import max_pool2d\ndef answer(x, k, s):\n    return max_pool2d(x, k, s)",
+    "import torch, torch.nn.functional as F\n"
+    "def answer(x, k, s):\n    return F.max_pool2d(torch.from_numpy(x), k, s).numpy()",
+])  # fmt: skip
+def test_check_max_pool2d_refuses_the_book_and_torch(source):
+    with pytest.raises(AssertionError, match="write it yourself"):
+        checks.check_max_pool2d(_in_notebook(source))
+    windows = np.arange(16.0).reshape(1, 1, 4, 4)
+    assert nn.max_pool2d(windows, 2).shape == (1, 1, 2, 2)  # restored
 
 
 def test_check_conv2d(capsys):
-    checks.check_conv2d(nn.conv2d)
+    checks.check_conv2d(_conv2d_im2col)
     assert "passed" in capsys.readouterr().out
     with pytest.raises(NotImplementedError):
         checks.check_conv2d(stub)
     with pytest.raises(AssertionError, match="relative error"):
-        checks.check_conv2d(lambda x, w, b: nn.conv2d(x, w[:, :, ::-1, ::-1].copy(), b))
+        checks.check_conv2d(lambda x, w, b: _conv2d_im2col(x, w[:, :, ::-1, ::-1].copy(), b))
+
+
+@pytest.mark.parametrize("source", [
+    "def answer(x, w, b):\n    return numpy_nn.conv2d(x, w, b)",
+    "from helpers.numpy_nn import conv2d\ndef answer(x, w, b):\n    return conv2d(x, w, b)",
+    "def answer(x, w, b):\n    return conv2d_naive(x, w, b)",  # chapter 1's loop version
+])  # fmt: skip
+def test_check_conv2d_refuses_the_book_and_the_chapters_naive_version(source):
+    with pytest.raises(AssertionError, match="write it yourself"):  # a correct conv2d_naive
+        checks.check_conv2d(_in_notebook(source, conv2d_naive=_conv2d_im2col))
+    x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
+    assert nn.conv2d(x, w).shape == (1, 1, 2, 2)  # restored
 
 
 def test_check_receptive_field(capsys):

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType
 
 import numpy as np
@@ -33,28 +33,45 @@ def passed(name: str, n_cases: int) -> None:
 
 
 @contextlib.contextmanager
-def written_by_hand(check: str, module: ModuleType, names: Iterable[str]) -> Iterator[None]:
+def written_by_hand(check: str, module: ModuleType, names: Iterable[str],
+                    answer: Callable | None = None,
+                    own: Iterable[str] = ()) -> Iterator[None]:
     """Replace ``module.<name>`` for each name by a function that fails the check; restore
-    every original afterwards, also when the answer raises."""
+    every original afterwards, also when the answer raises.
+
+    With ``answer`` (the student's function), the same goes for the answer's own namespace
+    (a notebook's globals): every name bound there to one of those functions (``from
+    helpers.numpy_nn import conv2d``), and each name in ``own`` defined there, such as the
+    chapter's own ``conv2d_naive``.
+    """
     names = tuple(names)
     saved = {name: getattr(module, name) for name in names}
 
-    def refuse(name):
+    def refuse(label):
         def helper_not_allowed(*args, **kwargs):
             raise AssertionError(
-                f"{check}: this exercise asks you to write it yourself; do not call "
-                f"{module.__name__}.{name}"
+                f"{check}: this exercise asks you to write it yourself; do not call {label}"
             )
 
         return helper_not_allowed
 
+    namespace = getattr(answer, "__globals__", None)
+    if namespace is None:
+        namespace = {}
+    label_of = {id(value): f"{module.__name__}.{name}" for name, value in saved.items()}
+    shadowed = {key: value for key, value in list(namespace.items())
+                if id(value) in label_of or key in set(own)}  # fmt: skip
     try:
         for name in names:
-            setattr(module, name, refuse(name))
+            setattr(module, name, refuse(f"{module.__name__}.{name}"))
+        for key, value in shadowed.items():
+            namespace[key] = refuse(label_of.get(id(value), key))
         yield
     finally:
         for name, value in saved.items():
             setattr(module, name, value)
+        for key, value in shadowed.items():
+            namespace[key] = value
 
 
 def _as_float64(value) -> np.ndarray:

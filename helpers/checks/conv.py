@@ -23,24 +23,19 @@ def check_max_pool2d(max_pool2d: Callable, seed: int = 0) -> None:
     """``max_pool2d(x, kernel_size, stride)`` for x (N, C, H, W) against F.max_pool2d."""
     rng = np.random.default_rng(seed)
     cases = [((2, 3, 8, 8), 2, 2), ((1, 2, 7, 9), 3, 2), ((3, 1, 6, 6), 2, 1), ((2, 2, 5, 8), 3, 3)]
-    for shape, k, s in cases:
-        x = rng.standard_normal(shape)
-        ref = F.max_pool2d(torch.from_numpy(x), k, s).numpy()
-        case = f"x {shape}, kernel_size={k}, stride={s}"
-        hint = (
-            "the output is (N, C, (H - k) // s + 1, (W - k) // s + 1); window (i, j) starts at "
-            "row i*s, column j*s; take the maximum over its k x k pixels"
-        )
-        compare(
-            "check_max_pool2d",
-            case,
-            max_pool2d(x, k, s),
-            ref,
-            hint,
-            rtol=RTOL,
-            atol=0.0,
-        )
-    passed("check_max_pool2d", len(cases))
+    inputs = [(rng.standard_normal(shape), k, s) for shape, k, s in cases]
+    refs = [F.max_pool2d(torch.from_numpy(x), k, s).numpy() for x, k, s in inputs]
+    hint = (
+        "the output is (N, C, (H - k) // s + 1, (W - k) // s + 1); window (i, j) starts at "
+        "row i*s, column j*s; take the maximum over its k x k pixels"
+    )
+    name = "check_max_pool2d"
+    with (written_by_hand(name, numpy_nn, ("max_pool2d",), answer=max_pool2d),
+          written_by_hand(name, F, ("max_pool2d",), answer=max_pool2d)):  # fmt: skip
+        for (x, k, s), ref in zip(inputs, refs, strict=True):
+            case = f"x {x.shape}, kernel_size={k}, stride={s}"
+            compare(name, case, max_pool2d(x, k, s), ref, hint, rtol=RTOL, atol=0.0)
+    passed(name, len(cases))
 
 
 def check_conv2d(conv2d: Callable, seed: int = 0) -> None:
@@ -51,24 +46,22 @@ def check_conv2d(conv2d: Callable, seed: int = 0) -> None:
         ((1, 1, 6, 9), (2, 1, 2, 4)),
         ((3, 2, 5, 5), (5, 2, 1, 1)),
     ]
-    for xs, ws in cases:
-        x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-        ref = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)).numpy()
-        hint = (
-            "build the (N*H_out*W_out, C*KH*KW) matrix of windows, multiply by w reshaped to "
-            "(F, C*KH*KW) transposed, add b, and reshape back to (N, F, H_out, W_out); the "
-            "window's axes must be flattened in the same (C, KH, KW) order as w"
-        )
-        compare(
-            "check_conv2d",
-            f"x {xs}, w {ws}",
-            conv2d(x, w, b),
-            ref,
-            hint,
-            rtol=RTOL,
-            atol=0.0,
-        )
-    passed("check_conv2d", len(cases))
+    inputs = [(rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0]))
+              for xs, ws in cases]  # fmt: skip
+    refs = [F.conv2d(*(torch.from_numpy(a) for a in xwb)).numpy() for xwb in inputs]
+    hint = (
+        "build the (N*H_out*W_out, C*KH*KW) matrix of windows, multiply by w reshaped to "
+        "(F, C*KH*KW) transposed, add b, and reshape back to (N, F, H_out, W_out); the "
+        "window's axes must be flattened in the same (C, KH, KW) order as w"
+    )
+    name = "check_conv2d"
+    # the book's conv2d, torch's, and the chapter's own loop version are all off limits
+    with (written_by_hand(name, numpy_nn, ("conv2d",), answer=conv2d, own=("conv2d_naive",)),
+          written_by_hand(name, F, ("conv2d",), answer=conv2d)):  # fmt: skip
+        for (x, w, b), ref in zip(inputs, refs, strict=True):
+            compare(name, f"x {x.shape}, w {w.shape}", conv2d(x, w, b), ref, hint,
+                    rtol=RTOL, atol=0.0)  # fmt: skip
+    passed(name, len(cases))
 
 
 def _receptive_field_reference(layers: Sequence[tuple[int, int]]) -> int:
