@@ -963,6 +963,21 @@ checks.check_conv2d_backward_dx(conv2d_backward_dx)
 # both networks on training images shifted at random by up to 3 pixels (a first taste of
 # chapter 5's data augmentation): which network gains more on the shifted test images, and why?
 #
+# <details><summary>Answer</summary>
+#
+# What to look for, and why; the numbers are the student's own run. (a) Both networks keep
+# losing accuracy as the shift grows. The CNN's tolerance comes from weight sharing (every
+# filter is applied at every position) and from pooling, which forgives shifts smaller than its
+# window; beyond a few pixels its features land in other pooling cells and the classifier, a
+# dense layer, sees a different input too, so its lead stops growing and both curves fall. (b)
+# Average pooling usually gives about the same clean accuracy. Shift robustness changes less
+# than one might expect and can go either way: a maximum ignores where in the window the
+# feature is, while an average blurs the map, which also smooths the effect of a small shift.
+# (c) Both improve on shifted test images, and the MLP gains more: it has no built-in notion
+# that a shifted pattern is the same pattern and must learn every position from the data,
+# which the augmentation supplies, while the CNN already had part of that invariance.
+# </details>
+#
 # **Exercise 7 — the weight gradient, on paper.** §6 checked that at stride 1
 # $\partial L/\partial w$ is the cross-correlation of the input with $\delta$. Write the formula
 # for stride $S > 1$ in the same form, and say what happens to $\delta$.
