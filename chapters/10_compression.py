@@ -713,14 +713,15 @@ for n in batches:
     show("int8 PT2E compiled", "fp32 compiled", n)
 
 # %% [markdown]
-# What int8 buys here is size, not speed. For one image the compiled int8 network is slower
+# What int8 reliably buys here is size. For one image the compiled int8 network is slower
 # than plain eager float32 (asserted below): a network of 9,098 parameters does about a quarter
 # of a million multiply-adds per image, less work than the per-call overhead of the compiled
 # graph (checking its guards, quantizing the input, starting each oneDNN kernel). For 1,000
 # images, compiling float32 alone (fused elementwise work, prepacked weights) gives the gain
-# over eager float32, and the int8 network then runs at about the compiled float32 speed
-# (asserted: within a factor of two either way; the printed ratio is the measurement). Int8
-# pays where convolutions are wide enough for the arithmetic to dominate: an int8 multiply-add
+# over eager float32, and the int8 network then runs within a factor of two of the compiled
+# float32 speed, a little faster on some CPUs and loads and a little slower on others
+# (asserted: within a factor of two either way; the printed ratio is this run's measurement).
+# Int8 pays reliably where convolutions are wide enough for the arithmetic to dominate: an int8 multiply-add
 # instruction (VNNI on x86) does four times the work of a float32 one and moves a quarter of the
 # bytes, but this network's convolutions have 1 and 8 input channels. The deprecated eager
 # int8 path is printed for comparison and not asserted on.
@@ -827,6 +828,7 @@ checks.check_gradual_sparsity(my_gradual_sparsity)
 #   back within 3 points of float32 at every seed.
 # - A real int8 model (torchao 0.18 PT2E, `X86InductorQuantizer`, `torch.compile` with
 #   freezing) matched the int8 simulation's accuracy within a point and stored its tensors in
-#   over 3.5x fewer bytes. It was not faster: slower than eager float32 for one image, and within
-#   a factor of two of compiled float32 for 1,000 (the printed ratio), because this network's
-#   convolutions are too narrow for int8 arithmetic to matter; compiling gave the speed.
+#   over 3.5x fewer bytes. Its speed is no reliable gain: slower than eager float32 for one
+#   image, and within a factor of two of compiled float32 for 1,000 (the printed ratio; faster
+#   or slower by CPU and load), because this network's convolutions are too narrow for int8
+#   arithmetic to dominate; compiling gave most of the speed.
