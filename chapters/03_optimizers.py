@@ -817,16 +817,25 @@ median_ratio = {lr: float(np.median(r)) for lr, (r, _) in ratio_runs.items()}
 best_lr_of_three = max(ratio_runs, key=lambda lr: ratio_runs[lr][1])
 print(f"best of the three by val accuracy: lr {best_lr_of_three}, whose median update ratio is "
       f"{median_ratio[best_lr_of_three]:.1e} (the rule of thumb: 1e-3)")
-assert median_ratio[1e-1] > 10 * median_ratio[1e-3]
-assert ratio_runs[1e-3][1] < ratio_runs[1e-1][1] - 0.1, "the smallest rate should lag far behind"
+val_acc = {lr: acc for lr, (_, acc) in ratio_runs.items()}
+print("val accuracy by lr:", {lr: f"{acc:.1%}" for lr, acc in val_acc.items()},
+      f"| median ratio at lr 0.1 / at lr 0.001: {median_ratio[1e-1] / median_ratio[1e-3]:.1f}")
+assert median_ratio[1e-1] > 5 * median_ratio[1e-3], "the update ratio should grow with the rate"
+assert val_acc[1e-3] < val_acc[1e-2] - 0.1, "the smallest rate should lag far behind lr 0.01"
 
 # %% [markdown]
-# The ratio follows the learning rate: the median grows by more than an order of magnitude from
-# $\eta = 10^{-3}$ to $10^{-1}$ (asserted), and the run at $10^{-3}$, whose ratios sit at or below
-# $10^{-3}$, has barely learned in `DIAGNOSTIC_EPOCHS` epochs. The rule of thumb does not pick the
-# good rate here: the best of the three runs (printed above) has a median ratio several times
-# larger than $10^{-3}$ in every layer. Read the ratio as a diagnostic that moves with the rate
-# and differs between layers, not as a target.
+# The ratio follows the learning rate: the median grows by the factor printed above from
+# $\eta = 10^{-3}$ to $10^{-1}$ (asserted: more than five; usually much more), and the run at
+# $10^{-3}$, whose ratios above sit at or below $10^{-3}$, has barely learned in
+# `DIAGNOSTIC_EPOCHS` epochs: its validation accuracy is at least ten points below that of the
+# run at $10^{-2}$ (asserted). We compare it with $10^{-2}$, not with the largest rate, because
+# $\eta = 10^{-1}$ with momentum 0.9 sits near the edge of stability for this network: at most
+# seeds it is the best of the three, but re-running the chapter at other values of `SEED` with
+# `tools/check_claims.py`, the network sometimes died at that rate and ended at chance accuracy
+# (10% for ten classes). The rule of thumb does not pick the good rate here: the best of the
+# three runs (printed above) has a median ratio several times larger than $10^{-3}$ in every
+# layer. Read the ratio as a diagnostic that moves with the rate and differs between layers, not
+# as a target.
 #
 # ### The learning-rate range test
 #
@@ -1118,17 +1127,25 @@ ax.legend(title="warmup")
 fig
 
 # %% [markdown]
-# Without warmup the loss rises above its starting value within the first steps at every seed
-# (the rise is printed above); with any of the three shapes it stays within about 0.01 of it.
-# That is asserted per seed and per shape. The final training loss after `WARMUP_EPOCHS` epochs
-# does not separate the four arms: the differences are within the spread between seeds, so we
-# claim nothing about it. Warmup protects the first steps; whether that matters for the end
-# depends on whether the shock does lasting damage, which here it did not.
+# Without warmup the loss rises well above its starting value within the first steps at most
+# seeds (the rise is printed above), but not at all of them: re-running the chapter at other
+# values of `SEED` with `tools/check_claims.py`, a few seeds had no rise at all without warmup
+# (the first batch's loss stayed the highest of the epoch). So the comparison is asserted on the
+# average over the paired seeds: without warmup the rise is more than ten times that with each
+# of the three shapes. With any warmup shape the loss stays within 0.1 of its start at every
+# seed (asserted; usually within a few hundredths, the largest rise is printed below). The final
+# training loss after `WARMUP_EPOCHS` epochs does not separate the four arms: the differences are
+# within the spread between seeds, so we claim nothing about it. Warmup protects the first steps;
+# whether that matters for the end depends on whether the shock does lasting damage, which here
+# it did not.
 
 # %%
-for seed in SEEDS:
-    for shape in schedules.WARMUP_SHAPES:
-        assert warm["none", seed][0] > warm[shape, seed][0], (shape, seed)
+rise = {shape: np.array([warm[shape, s][0] for s in SEEDS]) for shape in SHAPES}
+for shape in schedules.WARMUP_SHAPES:
+    print(f"warmup {shape:6s}: mean rise without warmup / with it {rise['none'].mean() / max(rise[shape].mean(), 1e-12):.0f}; "
+          f"largest rise with it {rise[shape].max():.3f}")
+    assert rise["none"].mean() > 10 * rise[shape].mean(), f"{shape} warmup did not lower the average rise tenfold"
+    assert rise[shape].max() < 0.1, f"{shape} warmup let the loss rise more than 0.1 above its start"
 
 # %% [markdown]
 # A rate that is far too large does not learn at all. At $\eta = 100$ the first steps throw the
@@ -1213,12 +1230,62 @@ def triangular_lr(t, base_lr, max_lr, step_size):
 checks.check_triangular_lr(triangular_lr)
 
 # %% [markdown]
-# **Exercise 4 — explore (written).** (a) On the bowl of §1, sweep $\mu$ from 0 to 0.9 at
+# **Exercise 4 — the notes form of momentum under a schedule.** §2 showed that the notes form
+# $d \leftarrow \mu d + \eta_t g$, $\theta \leftarrow \theta - d$ leaves PyTorch's trajectory as
+# soon as the rate changes. Derive a velocity update that follows `torch.optim.SGD(momentum=mu)`
+# *exactly* under any schedule, still moving the parameters by $\theta \leftarrow \theta - d_t$:
+# find the relation between $d_t$ and PyTorch's buffer $b_t$ that makes the two forms take the
+# same step, and substitute it into $b_t = \mu b_{t-1} + g_t$ to get $d_t$ from $d_{t-1}$, the
+# gradient and the rates $\eta_t$ and $\eta_{t-1}$. Check that your rule reduces to the notes
+# form when the rate is constant. Then write `velocity_step(p, g, d, lr, prev_lr, mu)` that
+# returns the new `(p, d)`, where `p` are the parameters, `g` the gradient at `p`, `d` the
+# velocity (zero before the first step), `lr` the rate of this step and `prev_lr` that of the
+# previous one (equal to `lr` at the first step). The check runs 40 steps of a warmup, a cosine
+# decay and a tenfold cut against `torch.optim.SGD`, compares both `p` and `d` with PyTorch's
+# parameters and `lr` times its momentum buffer, and does not let you call `torch.optim.SGD` or
+# `helpers.numpy_optim.SGD`.
+
+# %%
+def velocity_step(p, g, d, lr, prev_lr, mu):
+    ### BEGIN SOLUTION
+    # Same step when d_t = lr_t b_t. Then b_t = mu b_(t-1) + g with b_(t-1) = d_(t-1) / lr_(t-1)
+    # gives d_t = mu (lr_t / lr_(t-1)) d_(t-1) + lr_t g: the old velocity is rescaled to the new rate.
+    d = mu * (lr / prev_lr) * d + lr * g
+    return p - d, d
+    ### END SOLUTION
+
+
+# %% tags=["nbval-check-output"]
+checks.check_velocity_momentum_step(velocity_step)
+
+# %% [markdown]
+# **Exercise 5 — explore (written).** (a) On the bowl of §1, sweep $\mu$ from 0 to 0.9 at
 # $\eta = \eta^*$, and $\eta$ at $\mu = \mu^*$, counting the steps to $10^{-6}$. How sharp is the
 # optimum, and how much of the speed-up does $\mu = 0.7$ keep at its best $\eta$? (b) In the
 # schedule comparison of §9, add a one-epoch linear warmup (`steps_per_epoch` steps) ahead of the
 # cosine schedule for Adam at $\eta = 0.03$, over the same `EPOCHS` epochs and paired seeds.
 # Does the warmup change the final training loss by more than the spread between seeds?
+#
+# <details><summary>Answer</summary>
+#
+# (a) The optimum is sharp and one-sided. On a quadratic the heavy ball is stable only for
+# $0 < \eta h < 2(1 + \mu)$ in every direction, and $\eta^*$ lies *above* gradient descent's
+# bound $2/h_{max}$: at $\eta = \eta^*$ every $\mu$ below $\eta^* h_{max}/2 - 1$ diverges, and
+# above $\mu^*$ the step count grows steadily as the oscillation of the steep direction decays
+# more slowly. Along $\eta$ at $\mu = \mu^*$, smaller rates cost steps gradually, but the
+# stability limit $2(1 + \mu^*)/h_{max}$ lies barely above $\eta^*$: a slightly larger rate
+# diverges. $\mu = 0.7$ is far more forgiving; its best rate is close to the $\eta = 0.03$ of
+# §2, so the count printed there is nearly its best, between the best gradient descent's and
+# the tuned pair's: it keeps part of the speed-up, not most of it.
+#
+# (b) Expect no: at the chapter's seeds §9 found that warmup removes Adam's loss spike at
+# $\eta = 0.03$ but that the final training losses of the warmup arms lie within the spread
+# between seeds, and that cosine annealing does not separate from a constant rate in this
+# budget either. Judge it per seed, as §9 does: compute the paired differences warmup minus no
+# warmup and compare their mean with their standard deviation; a mean difference within that
+# spread is not a finding.
+#
+# </details>
 
 # %% [markdown]
 # ## Summary
@@ -1228,9 +1295,10 @@ checks.check_triangular_lr(triangular_lr)
 #   zig-zag.
 # - Momentum accumulates gradients: $d \leftarrow \mu d + \eta g$ (notes) and PyTorch's
 #   $b \leftarrow \mu b + g$, $\theta \leftarrow \theta - \eta b$ agree for a constant rate and
-#   differ under a schedule. Nesterov's look-ahead form becomes PyTorch's `nesterov=True` under
-#   the change of variables $\varphi = \theta - \mu d$; both take one gradient per step. The
-#   $\sqrt\kappa$ speed-up belongs to the tuned $(\eta^*, \mu^*)$.
+#   differ under a schedule, unless the notes form rescales its velocity whenever the rate
+#   changes (Exercise 4). Nesterov's look-ahead form becomes PyTorch's
+#   `nesterov=True` under the change of variables $\varphi = \theta - \mu d$; both take one
+#   gradient per step. The $\sqrt\kappa$ speed-up belongs to the tuned $(\eta^*, \mu^*)$.
 # - AdaGrad, RMSProp, Adam and AdaBelief scale each coordinate by its gradient history; without
 #   bias correction Adam's early steps are several times too large. Adam's L2 decay is divided by
 #   $\sqrt{\hat v}$ and stops following $\lambda$; AdamW decays by $(1 - \eta\lambda)$ per step.
