@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from conftest import stub
 
 from helpers import checks, init, numpy_optim
@@ -19,27 +20,87 @@ def run(check, good, wrong, match="Hint", capsys=None):
         check(wrong)
 
 
+def fan_in_fan_out(shape):
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def xavier_uniform(shape, rng, gain=1.0):
+    fan_in, fan_out = fan_in_fan_out(shape)
+    bound = gain * math.sqrt(6 / (fan_in + fan_out))
+    return rng.uniform(-bound, bound, shape)
+
+
+def _in_notebook(source: str, **names):
+    """The function ``answer`` defined by ``source`` in a fresh namespace holding ``names``,
+    as a notebook cell defines it in the kernel's globals."""
+    namespace = {"np": np, "math": math, "torch": torch, "init": init, **names}
+    exec(source, namespace)
+    return namespace["answer"]
+
+
 def test_check_fan_in_fan_out(capsys):
     def no_kernel(shape):
         return shape[1], shape[0]
 
-    run(checks.check_fan_in_fan_out, init.fan_in_fan_out, no_kernel, "expected", capsys)
+    run(checks.check_fan_in_fan_out, fan_in_fan_out, no_kernel, "expected", capsys)
+
+
+@pytest.mark.parametrize("source", [
+    "def answer(shape):\n    return init.fan_in_fan_out(shape)",
+    "from helpers.init import fan_in_fan_out as f\ndef answer(shape):\n    return f(shape)",
+    "def answer(shape):\n"
+    "    return torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))",
+])  # fmt: skip
+def test_check_fan_in_fan_out_refuses_the_helpers_and_restores_them(source):
+    originals = (init.fan_in_fan_out, torch.nn.init._calculate_fan_in_and_fan_out)
+    with pytest.raises(AssertionError, match="write it yourself"):
+        checks.check_fan_in_fan_out(_in_notebook(source))
+    assert (init.fan_in_fan_out, torch.nn.init._calculate_fan_in_and_fan_out) == originals
+    assert init.fan_in_fan_out((4, 2, 3, 3)) == (18, 36)
 
 
 def test_check_xavier_uniform(capsys):
     def without_root(shape, rng, gain=1.0):  # seed 004's misprint
-        fan_in, fan_out = init.fan_in_fan_out(shape)
+        fan_in, fan_out = fan_in_fan_out(shape)
         bound = gain * 6 / (fan_in + fan_out)
         return rng.uniform(-bound, bound, shape)
 
     def normal(shape, rng, gain=1.0):
-        return init.xavier_normal(shape, rng, gain)
+        fan_in, fan_out = fan_in_fan_out(shape)
+        return rng.normal(0.0, gain * math.sqrt(2 / (fan_in + fan_out)), shape)
 
-    run(
-        checks.check_xavier_uniform, init.xavier_uniform, without_root, "standard deviation", capsys
-    )
+    run(checks.check_xavier_uniform, xavier_uniform, without_root, "standard deviation", capsys)
     with pytest.raises(AssertionError, match="Hint"):
         checks.check_xavier_uniform(normal)
+
+
+@pytest.mark.parametrize("source", [
+    "def answer(shape, rng, gain=1.0):\n    return init.xavier_uniform(shape, rng, gain)",
+    "from helpers.init import xavier_uniform\n"
+    "def answer(shape, rng, gain=1.0):\n    return xavier_uniform(shape, rng, gain)",
+    "def answer(shape, rng, gain=1.0):\n"
+    "    return torch.nn.init.xavier_uniform_(torch.empty(shape), gain).numpy()",
+    "def answer(shape, rng, gain=1.0):\n"
+    "    a, b = init.fan_in_fan_out(shape)\n"
+    "    bound = gain * math.sqrt(6 / (a + b))\n"
+    "    return rng.uniform(-bound, bound, shape)",
+])  # fmt: skip
+def test_check_xavier_uniform_refuses_the_helpers_and_restores_them(source):
+    originals = (init.xavier_uniform, init.fan_in_fan_out, torch.nn.init.xavier_uniform_)
+    with pytest.raises(AssertionError, match="write it yourself"):
+        checks.check_xavier_uniform(_in_notebook(source))
+    assert (init.xavier_uniform, init.fan_in_fan_out, torch.nn.init.xavier_uniform_) == originals
+    assert init.xavier_uniform((3, 4), np.random.default_rng(0)).shape == (3, 4)
+    checks.check_xavier_uniform(
+        _in_notebook(  # the reader's own fan function is welcome
+            "def answer(shape, rng, gain=1.0):\n"
+            "    a, b = my_fans(shape)\n"
+            "    bound = gain * math.sqrt(6 / (a + b))\n"
+            "    return rng.uniform(-bound, bound, shape)",
+            my_fans=fan_in_fan_out,
+        )
+    )
 
 
 def forward_stds(x, weights, activation):
@@ -156,6 +217,23 @@ def test_check_triangular_lr(capsys):
         return base_lr + (max_lr - base_lr) * (t % (2 * step_size)) / (2 * step_size)
 
     run(checks.check_triangular_lr, triangular_lr, sawtooth, "relative error", capsys)
+
+
+def test_check_triangular_lr_refuses_cyclic_lr_and_restores_it():
+    def shortcut(t, base_lr, max_lr, step_size):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=base_lr)
+        sched = torch.optim.lr_scheduler.CyclicLR(
+            opt, base_lr, max_lr, step_size_up=step_size, cycle_momentum=False
+        )
+        for _ in range(t):
+            opt.step()
+            sched.step()
+        return opt.param_groups[0]["lr"]
+
+    original = torch.optim.lr_scheduler.CyclicLR
+    with pytest.raises(AssertionError, match="write it yourself; do not call torch.optim"):
+        checks.check_triangular_lr(shortcut)
+    assert torch.optim.lr_scheduler.CyclicLR is original
 
 
 def velocity_step(p, g, d, lr, prev_lr, mu):

@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from conftest import stub
 
 from helpers import init
@@ -103,16 +104,16 @@ def uniform(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):
     return rng.uniform(-math.sqrt(3) * std, math.sqrt(3) * std, size=shape)
 
 
-def only_he(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):  # the helper, whatever asked
-    return init.kaiming_normal(shape, rng)
-
-
 @pytest.mark.parametrize(
-    "wrong", [always_fan_in, relu_gain_always, leaky_gain_without_square, uniform, only_he]
+    "wrong", [always_fan_in, relu_gain_always, leaky_gain_without_square, uniform]
 )
 def test_kaiming_normal_fails_wrong_answers(wrong):
     with pytest.raises(AssertionError, match="Hint"):
         init_checks.check_kaiming_normal(wrong)
+
+
+def only_he(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):  # the helper, whatever asked
+    return init.kaiming_normal(shape, rng)
 
 
 def through_helpers(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):
@@ -121,17 +122,34 @@ def through_helpers(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):
     return rng.normal(0.0, gain / math.sqrt(fan_in if mode == "fan_in" else fan_out), shape)
 
 
-def test_a_shortcut_through_helpers_init_fails_without_the_helper(monkeypatch):
-    """With the helper taken away (as in the student version), the shortcut fails; the check
-    itself never calls helpers.init, so a written-out answer still passes."""
-    init_checks.check_kaiming_normal(through_helpers)  # the shortcut is correct as such
+def through_torch(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):
+    w = torch.empty(shape, dtype=torch.float64)
+    return torch.nn.init.kaiming_normal_(w, a=a, mode=mode, nonlinearity=nonlinearity).numpy()
 
-    def removed(*args, **kwargs):
-        raise RuntimeError("this exercise asks you to write it yourself")
 
-    for name in ("calculate_gain", "fan_in_fan_out", "kaiming_normal"):
-        monkeypatch.setattr(init, name, removed)
-    with pytest.raises(RuntimeError, match="write it yourself"):
-        init_checks.check_kaiming_normal(through_helpers)
+def only_torch_gain(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):
+    fan = math.prod(shape[2:]) * (shape[1] if mode == "fan_in" else shape[0])
+    gain = torch.nn.init.calculate_gain(nonlinearity, a)
+    return rng.normal(0.0, gain / math.sqrt(fan), shape)
+
+
+def imported_helper(shape, rng, nonlinearity="relu", a=0.0, mode="fan_in"):
+    return kaiming_from_helpers(shape, rng)
+
+
+kaiming_from_helpers = init.kaiming_normal  # as `from helpers.init import kaiming_normal`
+
+
+@pytest.mark.parametrize(
+    "shortcut", [only_he, through_helpers, through_torch, only_torch_gain, imported_helper]
+)
+def test_kaiming_normal_refuses_the_helpers_and_restores_them(shortcut):
+    originals = (init.kaiming_normal, init.calculate_gain, init.fan_in_fan_out,
+                 torch.nn.init.kaiming_normal_, torch.nn.init.calculate_gain)  # fmt: skip
+    with pytest.raises(AssertionError, match="write it yourself"):
+        init_checks.check_kaiming_normal(shortcut)
+    assert (init.kaiming_normal, init.calculate_gain, init.fan_in_fan_out,
+            torch.nn.init.kaiming_normal_, torch.nn.init.calculate_gain) == originals  # fmt: skip
+    assert kaiming_from_helpers is init.kaiming_normal
+    assert init.kaiming_normal((3, 4), np.random.default_rng(0)).shape == (3, 4)
     init_checks.check_kaiming_normal(kaiming_normal)
-    init_checks.check_backward_stds(backward_stds)

@@ -3,6 +3,7 @@ or a plausible mistake."""
 
 import numpy as np
 import pytest
+import torch
 from conftest import stub
 
 from helpers import checks
@@ -104,6 +105,36 @@ def test_check_fold_batch_norm(capsys):
         checks.check_fold_batch_norm(lambda w, b, g, be, m, v, e: (w[:, :1], b))
     with pytest.raises(AssertionError, match="expected a tuple"):
         checks.check_fold_batch_norm(lambda w, b, g, be, m, v, e: w)
+
+
+def test_check_fold_batch_norm_refuses_torch_fusion_and_restores_it():
+    import torch.nn.utils.fusion as fusion
+
+    def through_fuse_weights(w, b, gamma, beta, mean, var, eps):
+        t = [torch.from_numpy(a) for a in (w, b, mean, var, gamma, beta)]
+        fw, fb = torch.nn.utils.fuse_conv_bn_weights(t[0], t[1], t[2], t[3], eps, t[4], t[5])
+        return fw.detach().numpy(), fb.detach().numpy()
+
+    def through_fuse_eval(w, b, gamma, beta, mean, var, eps):
+        conv = torch.nn.Conv2d(w.shape[1], w.shape[0], w.shape[2]).double().eval()
+        bn = torch.nn.BatchNorm2d(w.shape[0], eps=eps).double().eval()
+        conv.weight.data, conv.bias.data = torch.from_numpy(w), torch.from_numpy(b)
+        bn.weight.data, bn.bias.data = torch.from_numpy(gamma), torch.from_numpy(beta)
+        bn.running_mean, bn.running_var = torch.from_numpy(mean), torch.from_numpy(var)
+        fused = fusion.fuse_conv_bn_eval(conv, bn)
+        return fused.weight.detach().numpy(), fused.bias.detach().numpy()
+
+    originals = (torch.nn.utils.fuse_conv_bn_weights, fusion.fuse_conv_bn_weights,
+                 torch.nn.utils.fuse_conv_bn_eval, fusion.fuse_conv_bn_eval)  # fmt: skip
+    for shortcut in (through_fuse_weights, through_fuse_eval):
+        with pytest.raises(AssertionError, match="write it yourself; do not call torch.nn.utils"):
+            checks.check_fold_batch_norm(shortcut)
+        args = (np.ones((2, 1, 3, 3)), np.ones(2), np.full(2, 2.0), np.zeros(2), np.ones(2),
+                np.full(2, 3.0), 1e-5)  # fmt: skip
+        for ours, ref in zip(shortcut(*args), _fold(*args), strict=True):  # right, yet refused
+            assert np.allclose(ours, ref)
+    assert (torch.nn.utils.fuse_conv_bn_weights, fusion.fuse_conv_bn_weights,
+            torch.nn.utils.fuse_conv_bn_eval, fusion.fuse_conv_bn_eval) == originals  # fmt: skip
 
 
 # --------------------------------------------------------------------------- chapter 7

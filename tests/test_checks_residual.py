@@ -18,8 +18,7 @@ def test_check_pad_shortcut(capsys):
     checks.check_pad_shortcut(answer)
     assert "passed" in capsys.readouterr().out
     block = models.BasicBlock(4, 8, stride=2)  # the builder's own shortcut agrees
-    checks.check_pad_shortcut(lambda x, c, s: models.BasicBlock(x.shape[1], c, s).shortcut(x))
-    assert block.shortcut(torch.zeros(1, 4, 4, 4)).shape == (1, 8, 2, 2)
+    assert torch.equal(block.shortcut(x := torch.randn(2, 4, 6, 6)), answer(x, 8, 2))
     with pytest.raises(NotImplementedError):
         checks.check_pad_shortcut(stub)
 
@@ -35,8 +34,15 @@ def test_check_pad_shortcut(capsys):
         checks.check_pad_shortcut(lambda x, c, s: answer(x, c, s).numpy())
 
 
+def drop_path(x, p, training):
+    if not training or p == 0:
+        return x
+    keep = torch.rand((x.shape[0],) + (1,) * (x.ndim - 1), dtype=x.dtype) >= p
+    return x * keep / (1 - p)
+
+
 def test_check_drop_path(capsys):
-    checks.check_drop_path(models.drop_path)
+    checks.check_drop_path(drop_path)
     assert "passed" in capsys.readouterr().out
     with pytest.raises(NotImplementedError):
         checks.check_drop_path(stub)
@@ -45,13 +51,13 @@ def test_check_drop_path(capsys):
         return F.dropout(x, p, training)
 
     def keep_probability(x, p, training):  # p read as the keep probability
-        return models.drop_path(x, 1 - p, training) if training and p > 0 else x
+        return drop_path(x, 1 - p, training) if training and p > 0 else x
 
     def no_rescale(x, p, training):
-        return models.drop_path(x, p, training) * (1 - p)
+        return drop_path(x, p, training) * (1 - p)
 
     def always_random(x, p, training):
-        return models.drop_path(x, p, True)
+        return drop_path(x, p, True)
 
     with pytest.raises(AssertionError, match="neither all zero"):
         checks.check_drop_path(per_element)
@@ -96,6 +102,65 @@ def test_check_preact_block(capsys):
         checks.check_preact_block(post_activation)
     with pytest.raises(AssertionError, match="max error"):
         checks.check_preact_block(lambda x, w1, w2: F.relu(answer(x, w1, w2)))
+
+
+def _in_notebook(source: str, **names):
+    """The function ``answer`` defined by ``source`` in a fresh namespace holding ``names``,
+    as a notebook cell defines it in the kernel's globals."""
+    namespace = {"torch": torch, "models": models, **names}
+    exec(source, namespace)
+    return namespace["answer"]
+
+
+def _models_names():
+    return tuple(getattr(models, n) for n in ("BasicBlock", "ResNet", "resnet", "drop_path",
+                                              "DropPath"))  # fmt: skip
+
+
+@pytest.mark.parametrize("source", [
+    "def answer(x, c, s):\n    return models.BasicBlock(x.shape[1], c, s).shortcut(x)",
+    "from helpers.models import BasicBlock\n"
+    "def answer(x, c, s):\n    return BasicBlock(x.shape[1], c, s).shortcut(x)",
+    "def answer(x, c, s):\n    return models.resnet(8).blocks[0].shortcut(x)",
+])  # fmt: skip
+def test_check_pad_shortcut_refuses_basic_block_and_restores_it(source):
+    originals = _models_names()
+    with pytest.raises(AssertionError, match="write it yourself; do not call helpers.models"):
+        checks.check_pad_shortcut(_in_notebook(source))
+    assert _models_names() == originals
+    assert models.BasicBlock(4, 8, stride=2).shortcut(torch.zeros(1, 4, 4, 4)).shape == (1, 8, 2, 2)
+
+
+@pytest.mark.parametrize("source", [
+    "def answer(x, p, training):\n    return models.drop_path(x, p, training)",
+    "from helpers.models import drop_path\n"
+    "def answer(x, p, training):\n    return drop_path(x, p, training)",
+    "def answer(x, p, training):\n"
+    "    layer = models.DropPath(p)\n    layer.train(training)\n    return layer(x)",
+])  # fmt: skip
+def test_check_drop_path_refuses_the_helpers_and_restores_them(source):
+    originals = _models_names()
+    with pytest.raises(AssertionError, match="write it yourself; do not call helpers.models"):
+        checks.check_drop_path(_in_notebook(source))
+    assert _models_names() == originals
+    assert models.DropPath(0.5)(torch.ones(8, 2)).shape == (8, 2)
+
+
+def test_check_preact_block_refuses_basic_block_and_restores_it():
+    def shortcut(x, w1, w2):  # the builder's pre-activation block with the given weights
+        c = x.shape[1]
+        block = models.BasicBlock(c, c, preact=True).double()
+        block.conv1.weight.data, block.conv2.weight.data = w1, w2
+        return block(x)
+
+    originals = _models_names()
+    with pytest.raises(AssertionError, match="write it yourself; do not call helpers.models"):
+        checks.check_preact_block(shortcut)
+    assert _models_names() == originals
+    x = torch.randn(4, 3, 6, 6, dtype=torch.float64)
+    w1, w2 = (torch.randn(3, 3, 3, 3, dtype=torch.float64) for _ in range(2))
+    ref = checks.residual._preact_reference(x, w1, w2)
+    assert torch.allclose(shortcut(x, w1, w2), ref)  # the shortcut was right: it is refused
 
 
 def residual_block_backward(dy, x, w1, w2):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from helpers import numpy_optim
+from helpers import init, numpy_optim
 from helpers.checks._common import compare, fail, passed, written_by_hand
 
 __all__ = [
@@ -32,14 +32,27 @@ __all__ = [
 # --------------------------------------------------------------------------- chapter 2
 
 
+_TORCH_FANS = ("_calculate_fan_in_and_fan_out", "_calculate_correct_fan")
+_TORCH_INITS = ("xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_")
+
+
 def check_fan_in_fan_out(fan_in_fan_out: Callable, seed: int = 0) -> None:
-    """``fan_in_fan_out(shape) -> (fan_in, fan_out)`` against PyTorch's rule."""
+    """``fan_in_fan_out(shape) -> (fan_in, fan_out)`` against PyTorch's rule.
+
+    While the answer runs, ``helpers.init.fan_in_fan_out`` and torch's
+    ``nn.init._calculate_fan_in_and_fan_out`` refuse to be called.
+    """
+    name = "check_fan_in_fan_out"
     rng = np.random.default_rng(seed)
     cases = [(10, 20), (64, 32, 3, 3), (8, 3, 5, 5), (4, 2, 3, 3, 3), (16, 16, 1, 1)]
     cases += [tuple(int(s) for s in rng.integers(1, 9, size=rng.integers(2, 5))) for _ in range(10)]
     for shape in cases:
         want = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
-        got = fan_in_fan_out(shape)
+        with (
+            written_by_hand(name, init, ("fan_in_fan_out",), answer=fan_in_fan_out),
+            written_by_hand(name, torch.nn.init, _TORCH_FANS, answer=fan_in_fan_out),
+        ):
+            got = fan_in_fan_out(shape)
         if tuple(int(v) for v in got) != tuple(want):
             raise fail(
                 "check_fan_in_fan_out",
@@ -52,20 +65,32 @@ def check_fan_in_fan_out(fan_in_fan_out: Callable, seed: int = 0) -> None:
 
 
 def check_xavier_uniform(xavier_uniform: Callable, seed: int = 0) -> None:
-    """``xavier_uniform(shape, rng, gain) -> array`` distributed as ``nn.init.xavier_uniform_``."""
+    """``xavier_uniform(shape, rng, gain) -> array`` distributed as ``nn.init.xavier_uniform_``.
+
+    While the answer runs, ``helpers.init``'s Xavier initializers and ``fan_in_fan_out``, and
+    torch's ``nn.init.xavier_uniform_``, ``xavier_normal_`` and fan functions refuse to be
+    called (the answer may use the reader's own fan function).
+    """
+    name = "check_xavier_uniform"
     cases = [((200, 100), 1.0), ((64, 32, 3, 3), 5 / 3), ((120, 300), 2.0)]
     hint = (
         "draw from U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out)); the square root "
         "matters (a uniform on [-a, a] has standard deviation a / sqrt(3))"
     )
     for k, (shape, gain) in enumerate(cases):
-        ours = np.asarray(xavier_uniform(shape, np.random.default_rng(seed + k), gain))
         torch.manual_seed(seed + k)
         ref = torch.nn.init.xavier_uniform_(torch.empty(shape, dtype=torch.float64), gain).numpy()
+        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+        with (
+            written_by_hand(name, init, ("fan_in_fan_out", "xavier_uniform", "xavier_normal"),
+                            answer=xavier_uniform),
+            written_by_hand(name, torch.nn.init, _TORCH_FANS + _TORCH_INITS,
+                            answer=xavier_uniform),
+        ):  # fmt: skip
+            ours = np.asarray(xavier_uniform(shape, np.random.default_rng(seed + k), gain))
         case = f"shape {shape}, gain {gain:.3g}"
         if ours.shape != shape:
             raise fail("check_xavier_uniform", case, f"shape {ours.shape}, expected {shape}", hint)
-        fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
         bound = gain * math.sqrt(6 / (fan_in + fan_out))
         if np.abs(ours).max() > bound * (1 + 1e-12) or abs(ours.std() / ref.std() - 1) > 0.03:
             raise fail(
@@ -210,7 +235,11 @@ def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
 
 
 def check_triangular_lr(triangular_lr: Callable, seed: int = 0) -> None:
-    """``triangular_lr(t, base_lr, max_lr, step_size)`` against ``CyclicLR(mode="triangular")``."""
+    """``triangular_lr(t, base_lr, max_lr, step_size)`` against ``CyclicLR(mode="triangular")``.
+
+    While the answer runs, ``torch.optim.lr_scheduler.CyclicLR`` refuses to be called.
+    """
+    name = "check_triangular_lr"
     rng = np.random.default_rng(seed)
     hint = (
         "the rate climbs linearly from base_lr to max_lr in step_size steps, falls back in "
@@ -231,7 +260,8 @@ def check_triangular_lr(triangular_lr: Callable, seed: int = 0) -> None:
                 ref.append(opt.param_groups[0]["lr"])
                 opt.step()
                 sched.step()
-        got = [triangular_lr(t, base, peak, step_size) for t in range(len(ref))]
+        with written_by_hand(name, torch.optim.lr_scheduler, ("CyclicLR",), answer=triangular_lr):
+            got = [triangular_lr(t, base, peak, step_size) for t in range(len(ref))]
         compare(
             "check_triangular_lr",
             f"base_lr={base}, max_lr={peak}, step_size={step_size}",

@@ -3,8 +3,8 @@
 Each compares a reader's function with PyTorch (autograd, ``torch.nn.init``), prints one line
 when it passes and raises AssertionError with a hint when it does not; a stub's
 NotImplementedError propagates, so a check fails on an unfinished exercise. The references
-use only PyTorch, never ``helpers.init``, so an answer cannot pass by calling the helper it is
-asked to write.
+use only PyTorch, never ``helpers.init``, and while the answer runs the initializers it is
+asked to write (``helpers.init``'s and ``torch.nn.init``'s) refuse to be called.
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from scipy import stats
 
-from helpers.checks._common import fail, passed
+from helpers import init
+from helpers.checks._common import fail, passed, written_by_hand
 
 __all__ = ["check_backward_stds", "check_kaiming_normal"]
 
@@ -73,13 +74,21 @@ def check_backward_stds(backward_stds: Callable, seed: int = 0) -> None:
     passed(name, len(cases))
 
 
+_HELPERS = ("kaiming_normal", "kaiming_uniform", "calculate_gain", "fan_in_fan_out")
+_TORCH = ("kaiming_normal_", "kaiming_uniform_", "calculate_gain",
+          "_calculate_fan_in_and_fan_out", "_calculate_correct_fan")  # fmt: skip
+
+
 def check_kaiming_normal(kaiming_normal: Callable, seed: int = 0) -> None:
     """``kaiming_normal(shape, rng, nonlinearity, a, mode) -> array`` as ``kaiming_normal_``.
 
     shape (out, in, *kernel); rng a NumPy Generator; nonlinearity "linear", "sigmoid",
     "tanh", "relu" or "leaky_relu" (slope ``a``); mode "fan_in" or "fan_out". The answer is
     drawn from N(0, gain^2 / fan), as ``torch.nn.init.kaiming_normal_(w, a, mode,
-    nonlinearity)``.
+    nonlinearity)``. While the answer runs, ``helpers.init``'s ``kaiming_normal``,
+    ``kaiming_uniform``, ``calculate_gain`` and ``fan_in_fan_out``, and torch's
+    ``nn.init.kaiming_normal_``, ``kaiming_uniform_``, ``calculate_gain`` and fan functions
+    refuse to be called (the reader's own fan function is welcome).
     """
     name = "check_kaiming_normal"
     hint = (
@@ -97,20 +106,24 @@ def check_kaiming_normal(kaiming_normal: Callable, seed: int = 0) -> None:
         ((32, 48, 5, 5), "leaky_relu", 1.0, "fan_out"),
     ]
     for k, (shape, nonlinearity, a, mode) in enumerate(cases):
-        ours = np.asarray(
-            kaiming_normal(shape, np.random.default_rng(seed + k), nonlinearity, a, mode),
-            dtype=float,
-        )
         torch.manual_seed(seed + k)
         ref = torch.nn.init.kaiming_normal_(
             torch.empty(shape, dtype=torch.float64), a=a, mode=mode, nonlinearity=nonlinearity
         ).numpy()
-        case = f"shape {shape}, {nonlinearity} (a={a}), {mode}"
-        if ours.shape != shape:
-            raise fail(name, case, f"shape {ours.shape}, expected {shape}", hint)
         fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
         gain = torch.nn.init.calculate_gain(nonlinearity, a)
         std = gain / math.sqrt(fan_in if mode == "fan_in" else fan_out)
+        with (
+            written_by_hand(name, init, _HELPERS, answer=kaiming_normal),
+            written_by_hand(name, torch.nn.init, _TORCH, answer=kaiming_normal),
+        ):
+            ours = np.asarray(
+                kaiming_normal(shape, np.random.default_rng(seed + k), nonlinearity, a, mode),
+                dtype=float,
+            )
+        case = f"shape {shape}, {nonlinearity} (a={a}), {mode}"
+        if ours.shape != shape:
+            raise fail(name, case, f"shape {ours.shape}, expected {shape}", hint)
         if abs(ours.std() / std - 1) > 0.03 or abs(ours.mean()) > 0.05 * std:
             raise fail(
                 name,

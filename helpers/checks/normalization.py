@@ -116,11 +116,16 @@ def check_group_norm(group_norm: Callable, seed: int = 0) -> None:
     passed(name, len(cases))
 
 
+_FUSERS = ("fuse_conv_bn_weights", "fuse_conv_bn_eval")
+
+
 def check_fold_batch_norm(fold_batch_norm: Callable, seed: int = 0) -> None:
     """``fold_batch_norm(w, b, gamma, beta, mean, var, eps) -> (w', b')``.
 
     conv2d(x, w', b') must equal eval-mode batch_norm(conv2d(x, w, b)) with running
-    statistics mean and var; w (F, C, KH, KW), the others (F,).
+    statistics mean and var; w (F, C, KH, KW), the others (F,). While the answer runs,
+    torch's folding functions (``torch.nn.utils.fuse_conv_bn_weights`` and
+    ``fuse_conv_bn_eval``, also in ``torch.nn.utils.fusion``) refuse to be called.
     """
     name = "check_fold_batch_norm"
     rng = np.random.default_rng(seed)
@@ -139,7 +144,11 @@ def check_fold_batch_norm(fold_batch_norm: Callable, seed: int = 0) -> None:
             training=False,
             eps=1e-5,
         ).numpy()
-        got = fold_batch_norm(w, b, gamma, beta, mean, var, 1e-5)
+        with (
+            written_by_hand(name, torch.nn.utils, _FUSERS, answer=fold_batch_norm),
+            written_by_hand(name, torch.nn.utils.fusion, _FUSERS, answer=fold_batch_norm),
+        ):
+            got = fold_batch_norm(w, b, gamma, beta, mean, var, 1e-5)
         if not isinstance(got, tuple | list) or len(got) != 2:
             raise fail(
                 name,

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from helpers import numpy_resnet
+from helpers import models, numpy_resnet
 from helpers.checks._common import compare, fail, passed, written_by_hand
 
 
@@ -22,11 +22,16 @@ def _pad_shortcut_reference(x, out_channels, stride):
     return F.pad(x, (0, 0, 0, 0, 0, out_channels - x.shape[1]))
 
 
+_BLOCKS = ("BasicBlock", "ResNet", "resnet", "plain_cnn")  # every way to a block of models
+_DROP_PATHS = ("drop_path", "DropPath")
+
+
 def check_pad_shortcut(pad_shortcut: Callable, seed: int = 0) -> None:
     """``pad_shortcut(x, out_channels, stride)``: the parameter-free shortcut of option A.
 
     x: (N, C, H, W) tensor, out_channels >= C. Returns (N, out_channels, ceil(H / stride),
-    ceil(W / stride)): every stride-th pixel, the extra channels zero.
+    ceil(W / stride)): every stride-th pixel, the extra channels zero. While the answer runs,
+    ``helpers.models.BasicBlock`` (whose ``shortcut`` does this) refuses to be built.
     """
     name = "check_pad_shortcut"
     gen = torch.Generator().manual_seed(seed)
@@ -38,10 +43,12 @@ def check_pad_shortcut(pad_shortcut: Callable, seed: int = 0) -> None:
             "would read), then append out_channels - C channels of zeros after the existing ones"
         )
         ref = _pad_shortcut_reference(x, out_channels, stride)
+        with written_by_hand(name, models, _BLOCKS, answer=pad_shortcut):
+            got = pad_shortcut(x.clone(), out_channels, stride)
         compare(
             name,
             f"x {shape}, out_channels={out_channels}, stride={stride}",
-            pad_shortcut(x.clone(), out_channels, stride),
+            got,
             ref,
             hint,
             rtol=1e-10,
@@ -52,14 +59,19 @@ def check_pad_shortcut(pad_shortcut: Callable, seed: int = 0) -> None:
 
 
 def check_drop_path(drop_path: Callable, seed: int = 0) -> None:
-    """``drop_path(x, p, training)``: per example, zero with probability p, else x / (1 - p)."""
+    """``drop_path(x, p, training)``: per example, zero with probability p, else x / (1 - p).
+
+    While the answer runs, ``helpers.models.drop_path`` and ``DropPath`` refuse to be called.
+    """
     name = "check_drop_path"
     torch.manual_seed(seed)
     n_cases = 0
     for p, shape in [(0.2, (4000, 3, 2, 2)), (0.5, (4000, 5)), (0.0, (10, 2, 3, 3))]:
         x = torch.rand(shape, dtype=torch.float64) + 0.5
         case = f"p={p}, x {shape}"
-        out = drop_path(x.clone(), p, True)
+        with written_by_hand(name, models, _DROP_PATHS, answer=drop_path):
+            out = drop_path(x.clone(), p, True)
+            evaluated = drop_path(x.clone(), p, False)
         if not isinstance(out, torch.Tensor) or out.shape != x.shape:
             raise fail(
                 name,
@@ -86,7 +98,7 @@ def check_drop_path(drop_path: Callable, seed: int = 0) -> None:
                 f"dropped {dropped:.1%} of the examples, expected about {p:.0%}",
                 "p is the probability of dropping, 1 - p of keeping",
             )
-        if not torch.equal(drop_path(x.clone(), p, False), x):
+        if not (isinstance(evaluated, torch.Tensor) and torch.equal(evaluated, x)):
             raise fail(
                 name,
                 case,
@@ -109,6 +121,8 @@ def check_preact_block(preact_block: Callable, seed: int = 0) -> None:
 
     x: (N, C, H, W); w1, w2: (C, C, 3, 3); 3x3 convolutions with padding 1, no bias; batch
     norm in training mode without scale and shift (``F.batch_norm(z, None, None, training=True)``).
+    While the answer runs, ``helpers.models.BasicBlock`` (``preact=True`` builds this block)
+    refuses to be built.
     """
     name = "check_preact_block"
     gen = torch.Generator().manual_seed(seed)
@@ -122,11 +136,14 @@ def check_preact_block(preact_block: Callable, seed: int = 0) -> None:
             "pre-activation means normalize and apply ReLU *before* each convolution, and add "
             "x to the last convolution's output with no ReLU after the addition"
         )
+        ref = _preact_reference(x, w1, w2)
+        with written_by_hand(name, models, _BLOCKS, answer=preact_block):
+            got = preact_block(x.clone(), w1, w2)
         compare(
             name,
             f"x {shape}",
-            preact_block(x.clone(), w1, w2),
-            _preact_reference(x, w1, w2),
+            got,
+            ref,
             hint,
             rtol=1e-10,
             atol=1e-10,
