@@ -59,19 +59,22 @@ def test_check_ema_update(capsys):
         checks.check_ema_update(swapped)
 
 
-def test_check_ema_update_refuses_weight_ema_and_restores_it():
-    def through_weight_ema(average, weights, decay):
-        layer = torch.nn.Linear(1, 1, bias=False)
-        layer.weight = torch.nn.Parameter(average.clone())
-        ema = callbacks.WeightEMA(decay=decay)
+def _through_weight_ema(average, weights, decay, k=1):
+    """The shortcut: k steps of the book's callbacks.WeightEMA from ``average`` towards ``weights``."""
+    layer = torch.nn.Linear(1, 1, bias=False)
+    layer.weight = torch.nn.Parameter(average.clone())
+    ema = callbacks.WeightEMA(decay=decay)
+    ema.update(layer)
+    with torch.no_grad():
+        layer.weight.copy_(weights)
+    for _ in range(k):
         ema.update(layer)
-        with torch.no_grad():
-            layer.weight.copy_(weights)
-        ema.update(layer)
-        return ema.state_dict()["weight"]
+    return ema.state_dict()["weight"]
 
+
+def test_check_ema_update_refuses_weight_ema_and_restores_it():
     with pytest.raises(AssertionError, match="asks you to write it yourself"):
-        checks.check_ema_update(through_weight_ema)
+        checks.check_ema_update(_through_weight_ema)
     assert callbacks.WeightEMA is WeightEMA
 
 
@@ -111,19 +114,8 @@ def test_check_ema_every_k(capsys):
 
 
 def test_check_ema_every_k_refuses_weight_ema():
-    def through_weight_ema(average, weights, decay, k):
-        layer = torch.nn.Linear(1, 1, bias=False)
-        layer.weight = torch.nn.Parameter(average.clone())
-        ema = callbacks.WeightEMA(decay=decay)
-        ema.update(layer)
-        with torch.no_grad():
-            layer.weight.copy_(weights)
-        for _ in range(k):
-            ema.update(layer)
-        return ema.state_dict()["weight"]
-
     with pytest.raises(AssertionError, match="asks you to write it yourself"):
-        checks.check_ema_every_k(through_weight_ema)
+        checks.check_ema_every_k(_through_weight_ema)
     assert callbacks.WeightEMA is WeightEMA
 
 
