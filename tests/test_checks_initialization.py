@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import stub
 
-from helpers import init
+from helpers import init, numpy_nn
 from helpers.checks import initialization as init_checks
 
 
@@ -60,6 +60,38 @@ def top_first(x, weights, grad_top):
 
 def with_the_top(x, weights, grad_top):  # also lists std(dL/dh_L)
     return [*backward_stds(x, weights, grad_top), grad_top.std()]
+
+
+def through_autograd(x, weights, grad_top):  # right numbers, but autograd did the derivation
+    h = torch.tensor(x, requires_grad=True)
+    inputs = []
+    for w in weights:
+        inputs.append(h)
+        h.retain_grad()
+        h = torch.relu(h @ torch.from_numpy(w).T)
+    (h * torch.from_numpy(grad_top)).sum().backward()
+    return [t.grad.std(unbiased=False).item() for t in inputs]
+
+
+def through_the_layer_backwards(x, weights, grad_top):  # right numbers, the book's backwards
+    hs, zs, h = [], [], x
+    for w in weights:
+        hs.append(h)
+        zs.append(h @ w.T)
+        h = np.maximum(zs[-1], 0)
+    g, out = grad_top, []
+    for w, z, h in zip(weights[::-1], zs[::-1], hs[::-1], strict=True):
+        g = numpy_nn.linear_backward(numpy_nn.relu_backward(g, z), h, w)[0]
+        out.append(g.std())
+    return out[::-1]
+
+
+@pytest.mark.parametrize("shortcut", [through_autograd, through_the_layer_backwards])
+def test_backward_stds_refuses_autograd_and_the_layer_backwards(shortcut):
+    originals = (torch.autograd.backward, numpy_nn.linear_backward, numpy_nn.relu_backward)
+    with pytest.raises(AssertionError, match="write it yourself"):
+        init_checks.check_backward_stds(shortcut)
+    assert (torch.autograd.backward, numpy_nn.linear_backward, numpy_nn.relu_backward) == originals
 
 
 @pytest.mark.parametrize("wrong", [no_mask, mask_one_layer_off, top_first, with_the_top])

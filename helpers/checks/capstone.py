@@ -50,7 +50,7 @@ def check_ema_update(ema_update: Callable, seed: int = 0) -> None:
                 average = w.clone()
                 continue
             before = average.clone()
-            with written_by_hand(name, callbacks, ("WeightEMA",)):
+            with written_by_hand(name, callbacks, ("WeightEMA",), answer=ema_update):
                 average = ema_update(average.clone(), w.clone(), decay)
             case = f"decay={decay}, step {step}, shape {shape}"
             if not isinstance(average, torch.Tensor) or average.shape != w.shape:
@@ -83,7 +83,7 @@ def check_ema_every_k(ema_update: Callable, seed: int = 0) -> None:
         want = average.clone()
         for _ in range(k):
             want = decay * want + (1 - decay) * weights
-        with written_by_hand(name, callbacks, ("WeightEMA",)):
+        with written_by_hand(name, callbacks, ("WeightEMA",), answer=ema_update):
             got = ema_update(average.clone(), weights.clone(), decay, k)
         compare(name, f"decay={decay}, k={k}, shape {shape}", got, want, hint, rtol=1e-10,
                 atol=1e-12, what="new average", tensor=True)  # fmt: skip
@@ -115,7 +115,7 @@ def check_flip_tta(flip_tta_probs: Callable, seed: int = 0) -> None:
         frozen = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
         frozen.eval()  # frozen for fine-tuning, as chapter 8 does
         modes = {m: m.training for m in model.modules()}
-        with written_by_hand(name, augment, ("tta_probs",)):
+        with written_by_hand(name, augment, ("tta_probs",), answer=flip_tta_probs):
             out = flip_tta_probs(model, x.clone())
         case = f"x {tuple(x.shape)}, {k} classes"
         if not model.training:
@@ -156,7 +156,7 @@ def check_warmup_cosine(warmup_cosine_lr: Callable) -> None:
     cases = [(0.1, 5, 30), (2.0, 1, 10), (0.4, 12, 100)]
     for peak, warmup, total in cases:
         for t in range(total + 1):
-            with written_by_hand(name, schedules, _SCHEDULES):
+            with written_by_hand(name, schedules, _SCHEDULES, answer=warmup_cosine_lr):
                 got = float(warmup_cosine_lr(t, peak, warmup, total))
             want = _warmup_cosine(t, peak, warmup, total)
             if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-12):

@@ -117,7 +117,10 @@ def check_conv2d_backward_dx(conv2d_backward_dx: Callable, seed: int = 0) -> Non
         dy = rng.standard_normal(tuple(y.shape))
         y.backward(torch.from_numpy(dy))
         ref = x.grad.numpy()
-        with written_by_hand("check_conv2d_backward_dx", numpy_nn, ("conv2d_backward",)):
+        with (written_by_hand("check_conv2d_backward_dx", numpy_nn, ("conv2d_backward",),
+                              answer=conv2d_backward_dx),
+              written_by_hand("check_conv2d_backward_dx", torch.autograd,
+                              ("backward", "grad"))):  # fmt: skip
             ours = conv2d_backward_dx(dy.copy(), w.copy(), xs, stride, padding)
         hint = (
             "dx is the full cross-correlation of dy with w rotated by 180 degrees (w[:, :, ::-1, "

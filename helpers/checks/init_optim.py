@@ -32,6 +32,7 @@ __all__ = [
 # --------------------------------------------------------------------------- chapter 2
 
 
+_ADAMS = ("Adam", "AdamW", "AdaBelief")
 _TORCH_FANS = ("_calculate_fan_in_and_fan_out", "_calculate_correct_fan")
 _TORCH_INITS = ("xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_")
 
@@ -177,7 +178,9 @@ def check_adam_step(adam_step: Callable, seed: int = 0) -> None:
             lr_t = lr * (0.55 + 0.45 * math.cos(math.pi * t / 30))  # a schedule: new rate each step
             opt.param_groups[0]["lr"] = lr_t
             opt.step()
-            with written_by_hand("check_adam_step", numpy_optim, ("Adam", "AdamW", "AdaBelief")):
+            with (written_by_hand("check_adam_step", numpy_optim, _ADAMS, answer=adam_step),
+                  written_by_hand("check_adam_step", torch.optim, ("Adam", "AdamW"),
+                                  answer=adam_step)):  # fmt: skip
                 answer = adam_step(p.copy(), g.copy(), m.copy(), v.copy(), t, lr_t, betas, eps)
             p, m, v = (np.asarray(a, dtype=float) for a in answer)
             compare(
@@ -211,7 +214,10 @@ def check_clip_grad_norm(clip_grad_norm: Callable, seed: int = 0) -> None:
         for t, g in zip(tensors, grads, strict=True):
             t.grad = torch.from_numpy(g.copy())
         torch.nn.utils.clip_grad_norm_(tensors, max_norm)
-        with written_by_hand("check_clip_grad_norm", numpy_optim, ("clip_grad_norm",)):
+        with (written_by_hand("check_clip_grad_norm", numpy_optim, ("clip_grad_norm",),
+                              answer=clip_grad_norm),
+              written_by_hand("check_clip_grad_norm", torch.nn.utils, ("clip_grad_norm_",),
+                              answer=clip_grad_norm)):  # fmt: skip
             got = clip_grad_norm([g.copy() for g in grads], max_norm)
         if len(got) != len(grads):
             raise fail(
@@ -314,8 +320,8 @@ def check_velocity_momentum_step(velocity_step: Callable, seed: int = 0) -> None
             opt.param_groups[0]["lr"] = lr
             opt.step()
             with (
-                written_by_hand(name, numpy_optim, ("SGD",)),
-                written_by_hand(name, torch.optim, ("SGD",)),
+                written_by_hand(name, numpy_optim, ("SGD",), answer=velocity_step),
+                written_by_hand(name, torch.optim, ("SGD",), answer=velocity_step),
             ):
                 answer = velocity_step(p.copy(), g.copy(), d.copy(), lr, prev_lr, mu)
             if not isinstance(answer, tuple | list) or len(answer) != 2:

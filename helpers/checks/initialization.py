@@ -4,7 +4,8 @@ Each compares a reader's function with PyTorch (autograd, ``torch.nn.init``), pr
 when it passes and raises AssertionError with a hint when it does not; a stub's
 NotImplementedError propagates, so a check fails on an unfinished exercise. The references
 use only PyTorch, never ``helpers.init``, and while the answer runs the initializers it is
-asked to write (``helpers.init``'s and ``torch.nn.init``'s) refuse to be called.
+asked to write (``helpers.init``'s and ``torch.nn.init``'s) refuse to be called, and so do
+autograd and ``helpers.numpy_nn``'s layer backwards while the backward pass is asked for.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import numpy as np
 import torch
 from scipy import stats
 
-from helpers import init
+from helpers import init, numpy_nn
 from helpers.checks._common import fail, passed, written_by_hand
 
 __all__ = ["check_backward_stds", "check_kaiming_normal"]
+
+_LAYER_BACKWARDS = ("linear_backward", "relu_backward")  # the pass the exercise derives
 
 
 def _torch_backward_stds(x, weights, grad_top):
@@ -57,9 +60,12 @@ def check_backward_stds(backward_stds: Callable, seed: int = 0) -> None:
         ]
         grad_top = rng.standard_normal((40, sizes[-1]))
         ref = _torch_backward_stds(x, weights, grad_top)
-        got = np.asarray(
-            backward_stds(x.copy(), [w.copy() for w in weights], grad_top.copy()), dtype=float
-        )
+        with (written_by_hand(name, torch.autograd, ("backward", "grad")),
+              written_by_hand(name, numpy_nn, _LAYER_BACKWARDS, answer=backward_stds)):  # fmt: skip
+            got = np.asarray(
+                backward_stds(x.copy(), [w.copy() for w in weights], grad_top.copy()),
+                dtype=float,
+            )
         case = f"widths {sizes}"
         if got.shape != ref.shape:
             raise fail(

@@ -49,7 +49,8 @@ def check_batch_norm_backward(batch_norm_backward: Callable, seed: int = 0) -> N
         gamma, beta, dy = rng.standard_normal(c), rng.standard_normal(c), rng.standard_normal(shape)
         xt, gt, bt = _t(x, True), _t(gamma, True), _t(beta, True)
         F.batch_norm(xt, None, None, gt, bt, training=True, eps=1e-5).backward(_t(dy))
-        with written_by_hand(name, numpy_norm, _NORM_FUNCTIONS):
+        with (written_by_hand(name, numpy_norm, _NORM_FUNCTIONS, answer=batch_norm_backward),
+              written_by_hand(name, torch.autograd, ("backward", "grad"))):  # fmt: skip
             got = batch_norm_backward(dy, x, gamma, 1e-5)
         if not isinstance(got, tuple | list) or len(got) != 3:
             raise fail(
@@ -102,7 +103,8 @@ def check_group_norm(group_norm: Callable, seed: int = 0) -> None:
             "biased variance (+ eps inside the square root), reshape back, then apply the "
             "per-channel gamma and beta"
         )
-        with written_by_hand(name, numpy_norm, _NORM_FUNCTIONS):
+        with (written_by_hand(name, numpy_norm, _NORM_FUNCTIONS, answer=group_norm),
+              written_by_hand(name, F, ("group_norm",), answer=group_norm)):  # fmt: skip
             got = group_norm(x, groups, gamma, beta, 1e-5)
         compare(
             name,

@@ -31,7 +31,8 @@ def check_dropout(dropout: Callable, seed: int = 0) -> None:
     cases = [(0.0, (5, 7)), (0.2, (300, 400)), (0.5, (200, 300)), (0.8, (300, 300))]
     for p, shape in cases:
         x = rng.uniform(0.5, 1.5, shape)
-        with written_by_hand(name, reg, ("dropout", "dropout2d")):
+        with (written_by_hand(name, reg, ("dropout", "dropout2d"), answer=dropout),
+              written_by_hand(name, F, ("dropout",), answer=dropout)):  # fmt: skip
             y = np.asarray(dropout(x.copy(), p, np.random.default_rng(seed + 1)))
         case = f"p={p}, x {shape}"
         if y.shape != x.shape:
@@ -84,7 +85,10 @@ def check_adamw_step(adamw_step: Callable, seed: int = 0) -> None:
         for t, g in enumerate(grads, start=1):
             tp.grad = torch.from_numpy(g.copy())
             opt.step()
-            with written_by_hand(name, numpy_optim, ("Adam", "AdamW", "AdaBelief")):
+            with (written_by_hand(name, numpy_optim, ("Adam", "AdamW", "AdaBelief"),
+                                  answer=adamw_step),
+                  written_by_hand(name, torch.optim, ("Adam", "AdamW"),
+                                  answer=adamw_step)):  # fmt: skip
                 answer = adamw_step(p.copy(), g.copy(), m.copy(), v.copy(), t, lr, betas, 1e-8,
                                     wd)
             p, m, v = (np.asarray(a, dtype=float) for a in answer)
@@ -112,8 +116,10 @@ def check_label_smoothing_loss(loss_fn: Callable, seed: int = 0) -> None:
         else:
             logits = rng.standard_normal((n, k)) * scale
         ref = F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(y), label_smoothing=eps)
-        with written_by_hand(name, reg, helpers), \
-                written_by_hand(name, numpy_nn, ("log_softmax", "softmax_cross_entropy")):
+        with written_by_hand(name, reg, helpers, answer=loss_fn), \
+                written_by_hand(name, numpy_nn, ("log_softmax", "softmax_cross_entropy"),
+                                answer=loss_fn), \
+                written_by_hand(name, F, ("cross_entropy", "log_softmax"), answer=loss_fn):
             got = float(loss_fn(logits.copy(), y.copy(), eps))
         if not abs(got - ref.item()) <= 1e-9 * max(1.0, abs(ref.item())):
             raise fail(
@@ -144,7 +150,8 @@ def check_focal_loss_grad(grad_fn: Callable, seed: int = 0) -> None:
         z = torch.tensor(logits, requires_grad=True)
         log_py = F.log_softmax(z, dim=1).gather(1, torch.from_numpy(y)[:, None])[:, 0]
         (-((1 - log_py.exp()) ** gamma) * log_py).mean().backward()
-        with written_by_hand(name, reg, ("focal_loss",)):
+        with (written_by_hand(name, reg, ("focal_loss",), answer=grad_fn),
+              written_by_hand(name, torch.autograd, ("backward", "grad"))):  # fmt: skip
             got = grad_fn(logits.copy(), y.copy(), gamma)
         compare(name, f"N={n}, K={k}, gamma={gamma}", got, z.grad.numpy(), hint, rtol=1e-8,
                 atol=1e-12, what="dlogits (torch autograd)")
