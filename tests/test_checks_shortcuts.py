@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import checks
+from helpers.checks import compression
 
 # (check, source of a notebook cell defining `answer` through an alias or through torch)
 ALIASES = {
@@ -64,6 +65,21 @@ def answer(x, groups, gamma, beta, eps):
 from helpers.numpy_nn import conv2d_backward as bwd
 def answer(dy, w, x_shape, stride, padding):
     return bwd(dy, np.zeros(x_shape), w, stride, padding)[0]
+"""),
+    "quantize": (compression.check_quantize, """
+from helpers.numpy_compress import quantize as q
+def answer(x, scale, zero_point, qmin, qmax):
+    return q(x, scale, zero_point)
+"""),
+    "ste": (compression.check_ste_backward, """
+from helpers.numpy_compress import fake_quantize_backward as ste
+def answer(dy, x, scale, zero_point, qmin, qmax):
+    return ste(dy, x, scale, zero_point, qmin, qmax)
+"""),
+    "prune": (compression.check_magnitude_prune_mask, """
+from helpers.numpy_compress import magnitude_prune_mask as mask
+def answer(w, amount):
+    return mask(w, amount)
 """),
 }
 
@@ -131,6 +147,24 @@ def _torch_conv_backward_dx(dy, w, x_shape, stride, padding):
     return x.grad.numpy()
 
 
+def _torch_quantize(x, scale, zero_point, qmin, qmax):
+    return torch.fake_quantize_per_tensor_affine(torch.from_numpy(x), scale, zero_point, qmin,
+                                                 qmax).div(scale).round().add(zero_point).long().numpy()  # fmt: skip
+
+
+def _torch_ste(dy, x, scale, zero_point, qmin, qmax):
+    xt = torch.tensor(x, requires_grad=True)
+    out = torch.fake_quantize_per_tensor_affine(xt, scale, zero_point, qmin, qmax)
+    out.backward(torch.from_numpy(dy))
+    return xt.grad.numpy()
+
+
+def _torch_prune_mask(w, amount):
+    module = torch.nn.Linear(1, 1, bias=False)
+    module.weight = torch.nn.Parameter(torch.from_numpy(w))
+    return torch.nn.utils.prune.l1_unstructured(module, "weight", amount).weight_mask.numpy()
+
+
 TORCH = {
     "dropout": (checks.check_dropout, _torch_dropout),
     "adamw": (checks.check_adamw_step, _torch_adamw),
@@ -141,6 +175,9 @@ TORCH = {
     "batch norm backward": (checks.check_batch_norm_backward, _torch_bn_backward),
     "group norm": (checks.check_group_norm, _torch_group_norm),
     "conv backward": (checks.check_conv2d_backward_dx, _torch_conv_backward_dx),
+    "quantize": (compression.check_quantize, _torch_quantize),
+    "ste": (compression.check_ste_backward, _torch_ste),
+    "prune": (compression.check_magnitude_prune_mask, _torch_prune_mask),
 }
 
 
@@ -149,9 +186,11 @@ def test_torchs_equivalent_is_refused_and_restored(key):
     check, answer = TORCH[key]
     originals = (F.dropout, F.cross_entropy, F.log_softmax, F.group_norm, torch.optim.Adam,
                  torch.optim.AdamW, torch.nn.utils.clip_grad_norm_, torch.autograd.backward,
-                 torch.autograd.grad)  # fmt: skip
+                 torch.autograd.grad, torch.fake_quantize_per_tensor_affine,
+                 torch.nn.utils.prune.l1_unstructured)  # fmt: skip
     with pytest.raises(AssertionError, match="write it yourself"):
         check(answer)
     assert (F.dropout, F.cross_entropy, F.log_softmax, F.group_norm, torch.optim.Adam,
             torch.optim.AdamW, torch.nn.utils.clip_grad_norm_, torch.autograd.backward,
-            torch.autograd.grad) == originals  # fmt: skip
+            torch.autograd.grad, torch.fake_quantize_per_tensor_affine,
+            torch.nn.utils.prune.l1_unstructured) == originals  # fmt: skip

@@ -2,7 +2,8 @@
 
 Chapters call them as ``checks.check_quantize(my_quantize)`` after
 ``from helpers.checks import compression as checks``. While an answer runs, the functions of
-``helpers.numpy_compress`` refuse to be called: the exercises ask for them to be written.
+``helpers.numpy_compress`` refuse to be called: the exercises ask for them to be written. So
+do torch's quantizers, its magnitude pruners and, for the straight-through backward, autograd.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from helpers.checks._common import compare, fail, passed, written_by_hand
 _HELPERS = ("quantize", "dequantize", "fake_quantize", "fake_quantize_backward",
             "magnitude_prune_mask", "global_magnitude_prune_masks", "structured_prune_mask",
             "gradual_sparsity", "choose_qparams")
+_TORCH_QUANTIZERS = ("quantize_per_tensor", "fake_quantize_per_tensor_affine")
+_TORCH_PRUNERS = ("l1_unstructured", "global_unstructured")
 
 
 
@@ -46,7 +49,8 @@ def check_quantize(quantize: Callable, seed: int = 0) -> None:
     for x, scale, zp, qmin, qmax in cases:
         xt = torch.from_numpy(x)
         ref = torch.clamp(torch.round(xt * (1.0 / scale)) + zp, qmin, qmax)
-        with written_by_hand(name, numpy_compress, _HELPERS):
+        with (written_by_hand(name, numpy_compress, _HELPERS, answer=quantize),
+              written_by_hand(name, torch, _TORCH_QUANTIZERS, answer=quantize)):  # fmt: skip
             ours = quantize(x.copy(), scale, zp, qmin, qmax)
         case = f"x {x.shape}, scale {scale}, zero_point {zp}, range [{qmin}, {qmax}]"
         ours_arr = np.asarray(ours)
@@ -70,7 +74,8 @@ def check_ste_backward(fake_quantize_backward: Callable, seed: int = 0) -> None:
         dy = rng.standard_normal(x.shape).astype(np.float32)
         out = torch.fake_quantize_per_tensor_affine(xt, scale, zp, qmin, qmax)
         out.backward(torch.from_numpy(dy))
-        with written_by_hand(name, numpy_compress, _HELPERS):
+        with (written_by_hand(name, numpy_compress, _HELPERS, answer=fake_quantize_backward),
+              written_by_hand(name, torch.autograd, ("backward", "grad"))):  # fmt: skip
             ours = fake_quantize_backward(dy.copy(), x.copy(), scale, zp, qmin, qmax)
         case = f"x {x.shape}, scale {scale}, zero_point {zp}, range [{qmin}, {qmax}]"
         compare(name, case, ours, xt.grad, hint, rtol=0, atol=0, what="dx")
@@ -93,7 +98,9 @@ def check_magnitude_prune_mask(magnitude_prune_mask: Callable, seed: int = 0) ->
         module = torch.nn.Linear(1, 1, bias=False)
         module.weight = torch.nn.Parameter(torch.from_numpy(w.copy()))
         ref = prune.l1_unstructured(module, "weight", amount).weight_mask
-        with written_by_hand(name, numpy_compress, _HELPERS):
+        with (written_by_hand(name, numpy_compress, _HELPERS, answer=magnitude_prune_mask),
+              written_by_hand(name, prune, _TORCH_PRUNERS,
+                              answer=magnitude_prune_mask)):  # fmt: skip
             ours = magnitude_prune_mask(w.copy(), amount)
         compare(name, f"w {shape}, amount {amount}", ours, ref, hint, rtol=0, atol=0, what="mask")
     passed(name, len(cases))
@@ -116,7 +123,7 @@ def check_gradual_sparsity(gradual_sparsity: Callable, seed: int = 0) -> None:
     for s_i, s_f, t0, n, dt in settings:
         ts = list(range(0, t0 + n * dt + 12))
         ref = [_cubic(t, s_i, s_f, t0, n, dt) for t in ts]
-        with written_by_hand(name, numpy_compress, _HELPERS):
+        with written_by_hand(name, numpy_compress, _HELPERS, answer=gradual_sparsity):
             ours = [gradual_sparsity(t, s_i, s_f, t0, n, dt) for t in ts]
         case = f"s_i {s_i}, s_f {s_f}, t0 {t0}, n {n}, delta_t {dt}, t = 0..{ts[-1]}"
         compare(name, case, np.asarray(ours, dtype=np.float64), ref, hint, rtol=0, atol=1e-12,
