@@ -5,29 +5,34 @@
 # mirrored or slightly darker is still a photograph of a cat. This chapter builds the standard
 # image transformations in NumPy on real photographs, turns each into a batched PyTorch operation
 # that runs on the device inside the training loop, and measures what augmentation buys on
-# textures and digits with only a handful of labels.
+# textures and on Fashion-MNIST with only a handful of labels.
 #
 # **Learning goals.** After this chapter you can
 #
 # 1. say when a transformation preserves the label, and recognise ones that do not (6 and 9);
-# 2. write flips, crops, translations, affine warps with bilinear sampling, colour jitter, noise,
-#    blur and cutout, first for one image in NumPy and then for a whole batch in PyTorch with no
-#    Python loop over images;
-# 3. implement MixUp and CutMix, with CutMix's label weight equal to the area actually kept;
+# 2. write flips, crops, translations, affine and perspective warps with bilinear sampling,
+#    random resized crops, colour and hue jitter, colour drop, histogram equalization, Gaussian
+#    and salt-and-pepper noise, blur, Sobel edges, cutout and random erasing, first for one image
+#    in NumPy and then for a whole batch in PyTorch with no Python loop over images;
+# 3. implement MixUp and CutMix, with CutMix's label weight equal to the area actually kept, and
+#    the detection-style mosaic of four images;
 # 4. combine operations into a RandAugment-style policy with two knobs, $N$ and $M$;
 # 5. average predictions over transformed copies at test time;
-# 6. measure the gain of augmentation with few labels, and the throughput of batched augmentation.
+# 6. measure the gain of augmentation with few labels on paired seeds, and report the arms that
+#    lose as measured; measure the throughput of batched augmentation.
 
 # %% tags=["parameters"]
 SEED = 0  # one seed for NumPy and torch
 TEX_PER_CLASS = 10  # labelled texture patches per class (6 classes)
 TEX_EPOCHS = 80
-DIGITS_PER_CLASS = 5  # labelled digits per class (10 classes)
-DIGITS_EPOCHS = 60
+FASHION_TRAIN = 200  # labelled Fashion-MNIST images (20 per class), downsampled to 14x14
+FASHION_EPOCHS = 60
+FASHION_TEST = 2000  # test images scored (the first of the 10,000)
 EXPERIMENT_SEEDS = 3  # seeds averaged in the experiment table
 BATCH_SIZE = 32
 LEARNING_RATE = 3e-3
 THROUGHPUT_IMAGES = 256  # batch size of the throughput comparison
+THROUGHPUT_ROUNDS = 5  # paired timing rounds (NumPy, then torch) for the speed-up's spread
 
 # %%
 import numpy as np
@@ -260,6 +265,192 @@ print("Gaussian noise sigma 0.1: standard deviation within 0.005 of 0.1, NumPy a
       abs(noise_np.std() - 0.1) < 0.005, abs(noise_t.std() - 0.1) < 0.005)
 
 # %% [markdown]
+# ## 4b. More transformations: hue, gray, equalization, impulse noise, edges, perspective
+#
+# Eight more operations from the source notes (the last three in the cells further down), each
+# as a short NumPy function for one image and a batched function in `helpers.augment`, checked
+# against each other below.
+#
+# - **Hue jitter** turns the colours around the colour wheel and keeps the brightness. In the
+#   YIQ colour space, $Y$ is the luma of §4 and $(I, Q)$ the chroma plane; a hue shift by
+#   $\delta$ turns is a rotation of that plane by $2\pi\delta$, so the whole operation is one
+#   $3 \times 3$ matrix $M = T^{-1} R(2\pi\delta)\, T$ applied to every RGB pixel ($T$ the RGB to
+#   YIQ matrix), then clipped. Gray pixels have no chroma and stay as they are.
+# - **Grayscale / colour drop** replaces the three channels by the luma, repeated three times.
+# - **Histogram equalization** (the formula of the notes): quantize to $L$ levels
+#   $v = \mathrm{round}(x(L-1))$ and map each level through the cumulative histogram of its
+#   channel,
+#
+#   $$v' = \mathrm{round}\!\left(\frac{\mathrm{cdf}(v) - \mathrm{cdf}_{\min}}{HW - \mathrm{cdf}_{\min}}\,(L - 1)\right),$$
+#
+#   with $\mathrm{cdf}_{\min}$ the cumulative count of the darkest level present, so the
+#   darkest pixel becomes 0, the brightest $L - 1$, and the levels in between spread out.
+# - **Salt-and-pepper noise** sets a pixel to **white** (salt, the value 1 here, 255 in bytes)
+#   with probability $p_s$ and to **black** (pepper, 0) with probability $p_p$. The source notes
+#   swap the two; salt is white.
+# - **Sobel filtering** (listed with blur among the generated corruptions): the edge strength
+#   $\sqrt{g_x^2 + g_y^2}$ with $g_x$ the cross-correlation with
+#   $\begin{psmallmatrix} -1 & 0 & 1 \\ -2 & 0 & 2 \\ -1 & 0 & 1 \end{psmallmatrix}$ and $g_y$
+#   with its transpose, divided by its largest possible value $4\sqrt 2$.
+
+# %%
+YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263],
+                [0.211456, -0.522591, 0.311135]])  # rows: Y (luma), I, Q
+
+
+def np_hue(img, shift):
+    a = 2 * np.pi * shift
+    rotation = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+    m = np.linalg.inv(YIQ) @ rotation @ YIQ
+    return np.clip(np.einsum("ij,jhw->ihw", m, img), 0, 1)
+
+
+def np_grayscale(img):
+    return np.repeat((LUMA * img).sum(0, keepdims=True), 3, axis=0)
+
+
+def np_equalize(img, levels=256):
+    out = img.copy()
+    for c, channel in enumerate(img):  # a loop over the three channels only
+        v = np.round(channel * (levels - 1)).astype(int)
+        cdf = np.cumsum(np.bincount(v.ravel(), minlength=levels))
+        cdf_min = cdf[v.min()]
+        if cdf_min < v.size:  # a constant channel stays as it is
+            out[c] = np.round((cdf[v] - cdf_min) / (v.size - cdf_min) * (levels - 1)) / (levels - 1)
+    return out
+
+
+def np_salt_and_pepper(img, u, salt, pepper):
+    """u: (H, W) uniform draws, one per pixel; salt is white, pepper is black."""
+    img = np.where(u < salt, 1.0, img)
+    return np.where((u >= salt) & (u < salt + pepper), 0.0, img)
+
+
+def np_sobel(img):
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(img, ((0, 0), (1, 1), (1, 1)),
+                                                              mode="edge"), (3, 3), axis=(1, 2))
+    gx, gy = (windows * kx).sum((-2, -1)), (windows * kx.T).sum((-2, -1))
+    return np.sqrt(gx**2 + gy**2) / (4 * np.sqrt(2))
+
+
+# %% [markdown]
+# - **Perspective transform** (the notes' $3 \times 3$ matrix): a pixel $u = (x, y)$, origin at
+#   the centre as for the affine warps, goes to $(x'/z', y'/z')$ with
+#
+#   $$\begin{pmatrix} x' \\ y' \\ z' \end{pmatrix} = \begin{pmatrix} a & b & c \\ d & e & f \\ g & h & 1 \end{pmatrix}
+#     \begin{pmatrix} x \\ y \\ 1 \end{pmatrix}.$$
+#
+#   With $g = h = 0$ it is the affine warp; $g$ and $h$ make far parts of the image shrink, as
+#   a plane seen at an angle. Eight numbers, fixed by where four corners go
+#   (`augment.homography` solves the $8 \times 8$ linear system for every image at once).
+#   Inverse mapping again: output pixel $u'$ reads the input at $M^{-1}(u', 1)$, divided by its
+#   third coordinate, with the bilinear sampler.
+# - **Random resized crop** (the Inception / ImageNet crop): a box of random area (8% to 100%
+#   of the image) and aspect ratio ($3/4$ to $4/3$), resized to a fixed output size. Output pixel
+#   $(i, j)$ of an $S \times S$ output reads the input at row $t + (i + \frac12)\,b_h/S - \frac12$
+#   and column $l + (j + \frac12)\,b_w/S - \frac12$ for a box at $(t, l)$ of size $b_h \times b_w$.
+
+# %%
+def np_bilinear(img, row, col):
+    """Sample img (C, H, W) at fractional (row, col) (each (H', W')); zeros outside."""
+    _, h, w = img.shape
+    r0, c0 = np.floor(row).astype(int), np.floor(col).astype(int)
+    out = np.zeros((img.shape[0],) + row.shape)
+    for r, c in [(r0, c0), (r0 + 1, c0), (r0, c0 + 1), (r0 + 1, c0 + 1)]:  # four neighbours
+        weight = (1 - np.abs(row - r)) * (1 - np.abs(col - c))
+        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        out += np.where(inside, weight * img[:, r.clip(0, h - 1), c.clip(0, w - 1)], 0.0)
+    return out
+
+
+def np_perspective(img, m):
+    _, h, w = img.shape
+    ys, xs = np.mgrid[0:h, 0:w].astype(float)
+    out_u = np.stack([xs - (w - 1) / 2, ys - (h - 1) / 2, np.ones_like(xs)])  # (3, H, W)
+    src = np.einsum("ij,jhw->ihw", np.linalg.inv(m), out_u)
+    return np_bilinear(img, src[1] / src[2] + (h - 1) / 2, src[0] / src[2] + (w - 1) / 2)
+
+
+def np_resized_crop(img, top, left, bh, bw, size):
+    _, h, w = img.shape
+    rows = top + (np.arange(size) + 0.5) * bh / size - 0.5
+    cols = left + (np.arange(size) + 0.5) * bw / size - 0.5
+    row, col = np.meshgrid(rows.clip(0, h - 1), cols.clip(0, w - 1), indexing="ij")
+    return np_bilinear(img, row, col)  # edges repeated: coordinates clipped into the image
+
+
+# %% [markdown]
+# Batched on the device, the resized crop is the `affine_grid` path that `augment.affine` and
+# `augment.resized_crop` use, written out here: one $2 \times 3$ matrix $\theta$ per image maps
+# the output's normalized coordinates ($[-1, 1]$ across the output) to the input's, here a scale
+# by the box's size and a shift to its centre; `F.affine_grid` turns all $N$ matrices into
+# sampling grids $(N, S, S, 2)$ in one call, and `F.grid_sample` reads every image at its grid.
+
+# %%
+boxes = torch.tensor([[10.0, 20.0, 60.0, 50.0], [0.0, 0.0, 96.0, 128.0]])  # (top, left, bh, bw)
+two_cats = cat_t.expand(2, -1, -1, -1)
+top, left, bh, bw = boxes.double().unbind(1)
+theta = torch.zeros(2, 2, 3, dtype=torch.float64)
+theta[:, 0, 0], theta[:, 0, 2] = bw / 128, (2 * left + bw) / 128 - 1  # x: scale, shift
+theta[:, 1, 1], theta[:, 1, 2] = bh / 96, (2 * top + bh) / 96 - 1  # y
+grid_xy = F.affine_grid(theta, [2, 3, 64, 64], align_corners=False)  # (2, 64, 64, 2)
+crops = F.grid_sample(two_cats, grid_xy, padding_mode="border", align_corners=False)
+print("sampling grids:", tuple(grid_xy.shape), "crops:", tuple(crops.shape))
+
+# %% [markdown]
+# - **Mosaic** (from YOLOv4, in the notes' list): four images, each shrunk to half size,
+#   tiled $2 \times 2$. It is a **detection** augmentation: every quadrant keeps its objects'
+#   boxes (halved and shifted), and objects appear at new scales and in new contexts. For
+#   classification a mosaic has no single label, so it is shown here and not trained with.
+
+# %%
+def np_mosaic(four):
+    """four: (4, C, H, W) -> (C, H, W), each shrunk by 2x2 averaging, tiled 2 x 2."""
+    n, c, h, w = four.shape
+    small = four.reshape(n, c, h // 2, 2, w // 2, 2).mean((3, 5))
+    return np.concatenate([np.concatenate(small[:2], axis=2), np.concatenate(small[2:], axis=2)],
+                          axis=1)
+
+
+# %% [markdown]
+# Each NumPy version against its batched counterpart, on the photographs (the noise with the
+# same uniform draws; the perspective with a matrix in the notes' form):
+
+# %% tags=["nbval-check-output"]
+coffee = data.load_photo("coffee", size=(96, 128)).transpose(2, 0, 1).astype(np.float64)
+photos4 = np.stack([cat, coffee] + [data.load_photo(name, size=(96, 128)).transpose(2, 0, 1)
+                                    for name in ("astronaut", "rocket")]).astype(np.float64)
+m_persp = np.array([[1.0, 0.1, 5.0], [0.05, 0.95, -3.0], [0.001, -0.0008, 1.0]])
+u = torch.rand((1, 1, 96, 128), generator=torch.Generator().manual_seed(SEED)).double()
+checks_more = {
+    "hue shift 0.25 turns": (augment.adjust_hue(cat_t, 0.25)[0], np_hue(cat, 0.25)),
+    "grayscale": (augment.grayscale(cat_t)[0], np_grayscale(cat)),
+    "histogram equalization": (augment.equalize(cat_t)[0], np_equalize(cat)),
+    "salt and pepper 5% each": (
+        augment.salt_and_pepper(cat_t, 0.05, 0.05,
+                                generator=torch.Generator().manual_seed(SEED))[0],
+        np_salt_and_pepper(cat, u[0, 0].numpy(), 0.05, 0.05)),
+    "Sobel edges": (augment.sobel(cat_t)[0], np_sobel(cat)),
+    "perspective": (augment.perspective(cat_t, torch.from_numpy(m_persp))[0],
+                    np_perspective(cat, m_persp)),
+    "resized crop, affine_grid by hand": (crops[0], np_resized_crop(cat, 10, 20, 60, 50, 64)),
+    "resized crop, augment.resized_crop": (augment.resized_crop(two_cats, boxes, 64)[1],
+                                           np_resized_crop(cat, 0, 0, 96, 128, 64)),
+    "mosaic of four": (augment.mosaic(torch.from_numpy(photos4),
+                                      partners=torch.tensor([[1, 2, 3]] * 4))[0][0],
+                       np_mosaic(photos4)),
+}
+for name, (ours, ref) in checks_more.items():
+    print(f"{name:36s} torch == NumPy: {np.allclose(ours.numpy(), ref, atol=1e-6)}")
+equalized = augment.equalize(cat_t)
+print("equalized: darkest level 0 and brightest 1 in every channel:",
+      bool((equalized.amin((2, 3)) == 0).all() and (equalized.amax((2, 3)) == 1).all()))
+noisy = augment.salt_and_pepper(cat_t, 0.05, 0.05, generator=torch.Generator().manual_seed(SEED))
+white = (noisy == 1).all(1).float().mean().item()
+print("salt turns pixels white, about 5% of them:", abs(white - 0.05) < 0.01)
+
+# %% [markdown]
 # ## 5. Occlusion and label mixing
 #
 # **Cutout** (DeVries and Taylor) sets a square of fixed size at a random centre to zero, clipped
@@ -293,7 +484,6 @@ def np_cutmix_pair(x_i, x_j, top, left, bottom, right):
     return mixed, 1 - (bottom - top) * (right - left) / (h * w)
 
 
-coffee = data.load_photo("coffee", size=(96, 128)).transpose(2, 0, 1).astype(np.float64)
 planned = 1 - 60 * 60 / (96 * 128)  # a 60x60 box
 mixed, lam = np_cutmix_pair(cat, coffee, 70 - 30, 110 - 30, 70 + 30, 110 + 30)  # centre (70, 110)
 print(f"planned lambda {planned:.3f}, kept fraction after clipping {lam:.3f}")
@@ -350,9 +540,12 @@ print("CutMix targets sum to 1:", torch.allclose(targets_cut.sum(1), torch.ones(
 # integers to tune instead of a search. `augment.rand_augment` uses rotations (up to 30° at
 # $M = 10$), x- and y-shears, x- and y-translations and brightness, contrast, saturation and
 # sharpness factors, each with a random sign; magnitude 0 is the identity. The loop runs over the
-# ten operations, and each is applied at once to the images that drew it.
+# ten entries of `augment.RAND_AUGMENT_OPS` (the nine operations just listed and the identity),
+# and each is applied at once to the images that drew it.
 #
-# Every transformation of this chapter, six random draws each, on the cat:
+# Every random transformation of this chapter, six draws each, on the astronaut photograph
+# (the flag on the left makes a flip visible); the MixUp, CutMix and mosaic partners are the
+# three other photographs, the cat, the coffee and the rocket:
 
 # %%
 def grid_rows(image, transforms, draws=6):
@@ -365,7 +558,9 @@ def grid_rows(image, transforms, draws=6):
 
 
 k = 5  # class count for the MixUp / CutMix demos; labels do not matter for the picture
-pool = torch.from_numpy(np.stack([coffee, np_hflip(cat), np_hflip(coffee)] * 2)).float()  # partners
+pool = torch.from_numpy(np.concatenate([photos4[[0, 1, 3]]] * 2)).float()  # cat, coffee, rocket
+labels12 = torch.zeros(12, dtype=torch.long)
+partners12 = torch.cat([6 + torch.arange(6), torch.arange(6)])  # draw n mixed with pool n
 transforms = {
     "random flip": lambda x: augment.random_hflip(x, generator=gen),
     "crop, pad 16": lambda x: augment.random_crop(x, 16, generator=gen),
@@ -375,14 +570,21 @@ transforms = {
     "blur": lambda x: augment.random_blur(x, (0.5, 3.0), generator=gen),
     "cutout 40": lambda x: augment.cutout(x, 40, generator=gen),
     "random erasing": lambda x: augment.random_erasing(x, 1.0, value="random", generator=gen),
-    "MixUp": lambda x: augment.mixup(torch.cat([x, pool]), torch.zeros(12, dtype=torch.long), k,
-                                     alpha=1.0, generator=gen)[0][:6],
-    "CutMix": lambda x: augment.cutmix(torch.cat([x, pool]), torch.zeros(12, dtype=torch.long), k,
-                                       generator=gen)[0][:6],
+    "hue jitter 0.3": lambda x: augment.random_hue(x, 0.3, generator=gen),
+    "gray, p = 0.5": lambda x: augment.random_grayscale(x, 0.5, generator=gen),
+    "salt, pepper 5%": lambda x: augment.salt_and_pepper(x, 0.05, 0.05, generator=gen),
+    "perspective 0.3": lambda x: augment.random_perspective(x, 0.3, generator=gen),
+    "resized crop": lambda x: augment.random_resized_crop(x, (96, 128), generator=gen),
+    "MixUp": lambda x: augment.mixup(torch.cat([x, pool]), labels12, k, alpha=1.0,
+                                     partners=partners12, generator=gen)[0][:6],
+    "CutMix": lambda x: augment.cutmix(torch.cat([x, pool]), labels12, k,
+                                       partners=partners12, generator=gen)[0][:6],
+    "mosaic": lambda x: augment.mosaic(
+        torch.cat([x, pool]), partners=6 + torch.randint(6, (12, 3), generator=gen))[0][:6],
     "RandAugment N=2 M=9": lambda x: augment.rand_augment(x, 2, 9, generator=gen),
 }
 torch.manual_seed(SEED)
-grid, grid_labels = grid_rows(cat, transforms)
+grid, grid_labels = grid_rows(photos4[2], transforms)
 plotting.image_grid(grid, labels=grid_labels, ncols=6, size=1.2,
                     title="Each augmentation, six random draws on one photograph")
 
@@ -402,20 +604,24 @@ print("RandAugment at M = 0 is the identity:", torch.equal(unchanged, batch))
 # %% [markdown]
 # ## 7. Experiment: augmentation with few labels
 #
-# Two real tasks with very few labels:
+# Two real tasks with very few labels, every arm trained on the same seeds (same labelled
+# images, same initialization, same batch order), so each comparison is paired:
 #
 # - **textures**: six texture photographs from scikit-image, `TEX_PER_CLASS` labelled
 #   $32 \times 32$ patches per class; the test patches come from a separate band of each
 #   photograph. The network sees $16 \times 16$ inputs: without augmentation the centre of each
 #   patch, with augmentation a random $16 \times 16$ window of it (random cropping from a larger
 #   image, as ImageNet training does), randomly flipped horizontally and vertically. Test images
-#   are the centre windows.
-# - **digits**: `DIGITS_PER_CLASS` labelled digits per class; standard augmentation is a random
-#   crop with 1 pixel of padding (shifts of up to a pixel), nothing that could turn a 6 into a 9.
+#   are the centre windows. Four arms: none, standard, standard + MixUp ($\alpha = 0.2$),
+#   standard + CutMix ($\alpha = 1$).
+# - **Fashion-MNIST**: `FASHION_TRAIN` labelled images (a stratified subset chosen by the seed),
+#   downsampled to $14 \times 14$ so that all arms fit the chapter's time budget, scored on the
+#   first `FASHION_TEST` test images. Arms: none, horizontal flip (clothes are left-right
+#   symmetric enough), a random crop with 1 pixel of padding, and flip + crop + random erasing
+#   ($p = 0.5$).
 #
-# Four configurations each: none, standard, standard + MixUp ($\alpha = 0.2$), standard + CutMix
-# ($\alpha = 1$). All augmentation runs on the device inside the training loop:
-# `augment.Augmented` wraps the `DeviceLoader` and transforms each batch where it lies.
+# All augmentation runs on the device inside the training loop: `augment.Augmented` wraps the
+# `DeviceLoader` and transforms each batch where it lies.
 
 # %% tags=["nbval-check-output"]
 textures = data.load_textures(patch_size=32, patches_per_class=200, seed=SEED)
@@ -443,121 +649,204 @@ def flips(x):
     return augment.random_hflip(x.transpose(-1, -2), generator=gen).transpose(-1, -2)  # vertical
 
 
-TASKS = {
-    "textures": dict(splits=textures, per_class=TEX_PER_CLASS, epochs=TEX_EPOCHS, side=16,
-                     plain=lambda x: augment.center_crop(x, 16),
-                     standard=lambda x: flips(augment.random_window(x, 16, generator=gen))),
-    "digits": dict(splits=digits, per_class=DIGITS_PER_CLASS, epochs=DIGITS_EPOCHS, side=8,
-                   plain=lambda x: x,
-                   standard=lambda x: augment.random_crop(x, 1, generator=gen)),
-}
-print("test images:", {name: len(task["splits"].test.y) for name, task in TASKS.items()})
-
-# %%
-def run(task, config, seed):
-    classes = len(task["splits"].classes)
+def train(train_split, test_x, test_y, classes, side, epochs, seed, images=None, batch=None):
+    """Train make_cnn on train_split with the given augmentations; return (test accuracy, model)."""
     torch.manual_seed(seed)
     gen.manual_seed(seed)
-    model = make_cnn(classes, task["side"]).to(device)
-    base = data.DeviceLoader(*subset(task["splits"].train, task["per_class"], seed), BATCH_SIZE,
-                             shuffle=True, seed=seed, device=device)
-    images = task["plain"] if config == "none" else task["standard"]
-    mix = {"MixUp": lambda x, y: augment.mixup(x, y, classes, alpha=0.2, generator=gen)[:2],
-           "CutMix": lambda x, y: augment.cutmix(x, y, classes, alpha=1.0, generator=gen)[:2]}
-    loader = augment.Augmented(base, images=images, batch=mix.get(config))
+    model = make_cnn(classes, side).to(device)
+    loader = data.DeviceLoader(*train_split, BATCH_SIZE, shuffle=True, seed=seed, device=device)
+    if images is not None or batch is not None:
+        loader = augment.Augmented(loader, images=images, batch=batch)
     training.fit(model, loader, None, torch.optim.Adam(model.parameters(), lr=LEARNING_RATE),
-                 task["epochs"], progress=False)
-    test_x = task["plain"](torch.from_numpy(task["splits"].test.x))
-    test = data.DeviceLoader(test_x, task["splits"].test.y, 512, device=device)
+                 epochs, progress=False)
+    test = data.DeviceLoader(test_x, test_y, 512, device=device)
     return training.evaluate(model, test).accuracy, model
 
 
-CONFIGS = ["none", "standard", "MixUp", "CutMix"]
-results, texture_models = {}, []
-for name, task in TASKS.items():
-    for config in CONFIGS:
-        accs = []
-        for s in range(EXPERIMENT_SEEDS):
-            acc, model = run(task, config, SEED + s)
-            accs.append(acc)
-            if name == "textures" and config == "standard":
-                texture_models.append(model)
-        results[name, config] = np.array(accs)
+def spread(values, scale=100):
+    v = scale * np.asarray(values)
+    return f"{v.mean():6.1f} ± {v.std(ddof=1):4.1f} (min {v.min():6.1f}, max {v.max():6.1f})"
 
-print(f"{'test accuracy (%)':18s}" + "".join(f"{c:>16s}" for c in CONFIGS))
-for name in TASKS:
-    cells = [f"{100 * results[name, c].mean():8.1f} ± {100 * results[name, c].std():4.1f}"
-             for c in CONFIGS]
-    print(f"{name:18s}" + "".join(f"{cell:>16s}" for cell in cells))
+
+# %%
+TEX_CONFIGS = {
+    "none": dict(images=lambda x: augment.center_crop(x, 16)),
+    "standard": dict(images=lambda x: flips(augment.random_window(x, 16, generator=gen))),
+    "+ MixUp": dict(images=lambda x: flips(augment.random_window(x, 16, generator=gen)),
+                    batch=lambda x, y: augment.mixup(x, y, 6, alpha=0.2, generator=gen)[:2]),
+    "+ CutMix": dict(images=lambda x: flips(augment.random_window(x, 16, generator=gen)),
+                     batch=lambda x, y: augment.cutmix(x, y, 6, alpha=1.0, generator=gen)[:2]),
+}
+tex_test_x = augment.center_crop(torch.from_numpy(textures.test.x), 16)
+results, texture_models = {}, []
+for config, arms in TEX_CONFIGS.items():
+    accs = []
+    for s in range(EXPERIMENT_SEEDS):
+        acc, model = train(subset(textures.train, TEX_PER_CLASS, SEED + s), tex_test_x,
+                           textures.test.y, 6, 16, TEX_EPOCHS, SEED + s, **arms)
+        accs.append(acc)
+        if config == "standard":
+            texture_models.append(model)
+    results[config] = np.array(accs)
+print("textures, test accuracy (%), mean ± std over seeds:")
+for config, accs in results.items():
+    print(f"  {config:10s} {spread(accs)}")
 
 # %%
 fig, ax = plotting.subplots()
-positions = np.arange(len(CONFIGS))
-for offset, name in zip((-0.2, 0.2), TASKS, strict=True):
-    ax.bar(positions + offset, [100 * results[name, c].mean() for c in CONFIGS], width=0.4,
-           yerr=[100 * results[name, c].std() for c in CONFIGS], label=name)
-ax.set_xticks(positions, ["none", "standard", "+ MixUp", "+ CutMix"])
+ax.bar(list(results), [100 * a.mean() for a in results.values()],
+       yerr=[100 * a.std(ddof=1) for a in results.values()])
 ax.set(ylabel="test accuracy (%)", ylim=(0, 100),
-       title=f"Few labels, mean of {EXPERIMENT_SEEDS} seeds")
-ax.legend()
+       title=f"Textures, {TEX_PER_CLASS} patches per class: mean of {EXPERIMENT_SEEDS} seeds")
 fig
 
 # %% [markdown]
-# The claim, checked: on the textures, standard augmentation raises the test accuracy by at least
+# The claim, checked: standard augmentation raises the test accuracy on the textures by at least
 # five points on average over the seeds, and on most of them. Without it the network memorizes
 # sixty patches; with it, every epoch shows it new windows and orientations of them. How much it
-# gains depends strongly on the seed (which patches are drawn, and the initialization): runs at
-# other seeds gained much less on average than the one printed here, and at single seeds the
-# gain came close to zero, so the bound is sized from the weakest seeds we tried, not from this
-# run.
+# gains depends strongly on the seed (which patches are drawn, and the initialization): over
+# eight seeds measured before writing this, the gain was 15 ± 6 points with a weakest seed of
+# 3 points, so the bound is sized from the weakest seeds, not from this run.
 #
-# The rest is observation for this run, not asserted. On the digits, one-pixel shifts did not
-# help (here they came out a point or two lower, about one standard deviation): the scikit-learn
-# digits are already centred and size-normalized, so shifted digits are not what the test set
-# contains, and augmented training needs more steps to fit the same fifty images. MixUp and CutMix did not help here: with tens of examples and a few hundred
-# steps the network is still learning the clean task, and mixed targets make that task harder;
-# they pay off on larger data sets and longer training, where they fight memorization.
+# **MixUp and CutMix lost.** Added on top of the standard pipeline, both lowered the accuracy on
+# every one of those eight seeds (MixUp by 10 ± 7 points, CutMix by 15 ± 6), and the cell below
+# prints this run's losses per seed. With sixty patches and a few hundred steps the network is
+# still learning the clean task, and mixed targets make that task harder; the methods were
+# designed against memorization on large data sets with long training, not for this regime.
+# Checked: on average over the seeds, each loses against standard augmentation.
 
 # %%
-tex_gain = results["textures", "standard"] - results["textures", "none"]
-print("texture gain per seed (points):", np.round(100 * tex_gain, 1).tolist())
+tex_gain = results["standard"] - results["none"]
+mixup_change = results["+ MixUp"] - results["standard"]
+cutmix_change = results["+ CutMix"] - results["standard"]
+print("texture gain of standard augmentation per seed (points):", np.round(100 * tex_gain, 1).tolist())
+print("MixUp minus standard per seed (points):", np.round(100 * mixup_change, 1).tolist())
+print("CutMix minus standard per seed (points):", np.round(100 * cutmix_change, 1).tolist())
 assert tex_gain.mean() >= 0.05 and np.mean(tex_gain > 0) > 0.5, "augmentation should help on the textures"
+assert mixup_change.mean() < 0 and cutmix_change.mean() < 0, "MixUp or CutMix did not lose on average"
+
+# %% [markdown]
+# Now Fashion-MNIST, with the arms run on the same seeds:
+
+# %%
+def fashion_split(seed):
+    fm = data.load_fashion_mnist(train_size=FASHION_TRAIN, seed=seed)
+    test = data.downsample(fm.test.x[:FASHION_TEST])
+    return data.Split(data.downsample(fm.train.x), fm.train.y), test, fm.test.y[:FASHION_TEST]
+
+
+FASHION_ARMS = {
+    "none": None,
+    "flip": lambda x: augment.random_hflip(x, generator=gen),
+    "crop, pad 1": lambda x: augment.random_crop(x, 1, generator=gen),
+    "flip + crop + erasing": lambda x: augment.random_erasing(
+        augment.random_crop(augment.random_hflip(x, generator=gen), 1, generator=gen), 0.5,
+        generator=gen),
+}
+fashion = {arm: [] for arm in FASHION_ARMS}
+for s in range(EXPERIMENT_SEEDS):
+    train_split, fx, fy = fashion_split(SEED + s)
+    for arm, images in FASHION_ARMS.items():
+        fashion[arm].append(train(train_split, fx, fy, 10, 14, FASHION_EPOCHS, SEED + s,
+                                  images=images)[0])
+fashion = {arm: np.array(accs) for arm, accs in fashion.items()}
+fashion_gain = {arm: fashion[arm] - fashion["none"] for arm in FASHION_ARMS if arm != "none"}
+print(f"Fashion-MNIST, {FASHION_TRAIN} labels at 14x14: test accuracy (%) and gain over none")
+print(f"  {'none':22s} {spread(fashion['none'])}")
+for arm, gain in fashion_gain.items():
+    print(f"  {arm:22s} {spread(fashion[arm])}   gain {spread(gain)}")
+
+# %%
+fig, ax = plotting.subplots()
+for i, gain in enumerate(fashion_gain.values()):
+    ax.scatter(np.full(len(gain), i), 100 * gain, color="C0")
+ax.axhline(0, color="0.5", lw=1)
+ax.set_xticks(range(len(fashion_gain)), list(fashion_gain))
+ax.set(ylabel="gain over no augmentation (points)", xlim=(-0.5, len(fashion_gain) - 0.5),
+       title=f"Fashion-MNIST, {FASHION_TRAIN} labels: one dot per seed")
+fig
+
+# %% [markdown]
+# **On Fashion-MNIST augmentation did not help.** Over eight seeds of this configuration measured
+# before writing this, none of the three arms gained on average (flip $-0.5 \pm 1.0$ points,
+# crop $-0.2 \pm 1.0$, flip + crop + erasing $-2.5 \pm 1.9$), single seeds between $-6$ and
+# $+1.5$; longer training (80 epochs) and fewer labels (100) gave the same picture. With twenty images per
+# class at $14 \times 14$, the garments are centred and upright, so shifted and mirrored copies
+# add little that the test set contains, while erasing hides much of a small image; the
+# augmented networks also need more steps to fit the same images (at half the epochs they lost
+# several points more). The claim checked is the negative one: no arm gains more than three
+# points on average.
+
+# %%
+for arm, gain in fashion_gain.items():
+    assert gain.mean() < 0.03, f"{arm} gained {100 * gain.mean():.1f} points on Fashion-MNIST"
 
 # %% [markdown]
 # ## 8. Test-time augmentation
 #
 # Augmentation can also be used at test time: predict on several transformed copies of a test
-# image and average the softmax probabilities. The copies must be transformations the network was
-# trained to be invariant to. For the texture networks: the centre window, its flips, and four
-# windows shifted by 6 pixels diagonally — `augment.tta_probs` averages the seven predictions.
+# image and average the softmax probabilities,
+# $\hat y = \frac{1}{V} \sum_{v=1}^{V} \mathrm{softmax}\, f(T_v(x))$. The copies must be
+# transformations the network was trained to be invariant to. Three families, for the texture
+# networks trained with standard augmentation:
+#
+# - **flips**: the centre window and its two flips (3 views);
+# - **multi-crop**: the centre window and four windows shifted by 6 pixels diagonally (5 views);
+# - **multi-scale**: the centre window and central windows of 12, 20 and 24 pixels resized to 16
+#   with `augment.resized_crop` (4 views) — the network was not trained on rescaled windows;
+# - and all ten views together.
 
 # %%
-tta_transforms = [lambda x: augment.center_crop(x, 16)]
-tta_transforms += [lambda x: augment.hflip(augment.center_crop(x, 16)),
-                   lambda x: augment.center_crop(x, 16).flip(-2)]
-for dy, dx in [(-6, -6), (-6, 6), (6, -6), (6, 6)]:
-    tta_transforms.append(lambda x, dy=dy, dx=dx: x[..., 8 + dy : 24 + dy, 8 + dx : 24 + dx])
+def centre(x):
+    return augment.center_crop(x, 16)
+
+
+def central_resized(side):
+    def view(x):
+        box = torch.tensor([[16 - side / 2, 16 - side / 2, side, side]] * len(x), dtype=x.dtype)
+        return augment.resized_crop(x, box.to(x.device), 16)
+    return view
+
+
+TTA = {
+    "flips": [centre, lambda x: augment.hflip(centre(x)), lambda x: centre(x).flip(-2)],
+    "multi-crop": [centre] + [lambda x, dy=dy, dx=dx: x[..., 8 + dy : 24 + dy, 8 + dx : 24 + dx]
+                              for dy, dx in [(-6, -6), (-6, 6), (6, -6), (6, 6)]],
+    "multi-scale": [centre] + [central_resized(side) for side in (12, 20, 24)],
+}
+TTA["all"] = TTA["flips"] + TTA["multi-crop"][1:] + TTA["multi-scale"][1:]
 
 test_x = torch.from_numpy(textures.test.x).to(device)
 test_y = torch.from_numpy(textures.test.y).to(device)
-tta_results = []
-for model in texture_models:
-    single = augment.tta_probs(model, test_x, tta_transforms[:1]).argmax(1)
-    averaged = augment.tta_probs(model, test_x, tta_transforms).argmax(1)
-    tta_results.append(((single == test_y).float().mean().item(),
-                        (averaged == test_y).float().mean().item()))
-for s, (single_acc, tta_acc) in enumerate(tta_results):
-    print(f"seed {SEED + s}: centre window {single_acc:.1%}, "
-          f"average of {len(tta_transforms)} views {tta_acc:.1%}")
+
+
+def tta_accuracy(model, views):
+    return (augment.tta_probs(model, test_x, views).argmax(1) == test_y).float().mean().item()
+
+
+single = np.array([tta_accuracy(model, [centre]) for model in texture_models])
+tta_gain = {name: np.array([tta_accuracy(m, views) for m in texture_models]) - single
+            for name, views in TTA.items()}
+print("centre window alone, per seed (%):", np.round(100 * single, 1).tolist())
+for name, gain in tta_gain.items():
+    print(f"  {name:12s} ({len(TTA[name]):2d} views) gain per seed (points):",
+          np.round(100 * gain, 1).tolist(), f"  mean {100 * gain.mean():.1f}")
 
 # %% [markdown]
-# Averaging views gains a few points on every seed here (checked: at least two points on average):
-# each view sees a different part of the test patch, and their errors are partly independent. The
-# price is one forward pass per view.
+# Multi-crop averaging gains on every seed (checked; over eight seeds measured before writing
+# this, 9 ± 4 points, the weakest seed 4): each shifted window sees a different part of the
+# test patch, exactly the kind of view the network was trained on, and the errors are partly
+# independent. Over those eight seeds the flips and the rescaled windows gained about a point
+# on average ($1.5 \pm 1.6$ and $0.9 \pm 2.2$) but lost on some seeds (down to $-1$ and $-4$
+# points): the flips add little new, and the network never saw rescaled textures. All ten views
+# together gained on every one of those seeds ($6 \pm 2$), but less than the five crops alone:
+# averaging in weaker views dilutes the good ones.
+# Checked: multi-crop gains on every seed, and all ten views gain on average. The price is one
+# forward pass per view.
 
 # %%
-tta_gain = np.mean([tta - single for single, tta in tta_results])
-assert tta_gain >= 0.02, f"test-time augmentation gained only {tta_gain:.3f}"
+assert tta_gain["multi-crop"].min() > 0, "multi-crop TTA did not gain on every seed"
+assert tta_gain["all"].mean() > 0, "averaging all views did not gain on average"
 
 # %% [markdown]
 # ## 9. Throughput: batched on the device vs per image in NumPy
@@ -565,9 +854,10 @@ assert tta_gain >= 0.02, f"test-time augmentation gained only {tta_gain:.3f}"
 # A typical pipeline — random flip, random crop with padding, a random rotation and scaling, colour
 # jitter — applied to `THROUGHPUT_IMAGES` colour images of $32 \times 32$, once with the NumPy
 # functions above in a Python loop over the images, once batched with `helpers.augment` on the
-# device (timings synchronize the device). The NumPy loop runs on one core, so on a CPU the batched
-# version is timed on one torch thread too: like is compared with like, and the ratio does not
-# depend on how many threads torch happens to get or on what else the machine is running.
+# device (`helpers.timing.benchmark` warms up, repeats and synchronizes the device). The NumPy
+# loop runs on one core, so on a CPU the batched version is timed on one torch thread too: like is
+# compared with like. The two are timed in `THROUGHPUT_ROUNDS` alternating rounds, so a slow
+# moment of the machine hits both, and the speed-up is given per round.
 
 # %%
 names = ("chelsea", "coffee", "astronaut", "rocket")
@@ -594,24 +884,29 @@ def torch_pipeline(x):
 
 
 images_dev = torch.from_numpy(images_np).to(device)
-t_numpy = benchmark(lambda: numpy_pipeline(images_np, rng), repeats=3, warmup=1)
 threads = torch.get_num_threads()
-torch.set_num_threads(1)
-try:
-    t_torch = benchmark(lambda: torch_pipeline(images_dev), repeats=5, warmup=2, device=device)
-finally:
-    torch.set_num_threads(threads)
-rate_numpy, rate_torch = THROUGHPUT_IMAGES / t_numpy.median, THROUGHPUT_IMAGES / t_torch.median
-print(f"per-image NumPy: {rate_numpy:10,.0f} images/s")
-print(f"batched torch on {device.type}: {rate_torch:10,.0f} images/s ({rate_torch / rate_numpy:.0f}x)")
+speedups = []
+for _ in range(THROUGHPUT_ROUNDS):
+    t_numpy = benchmark(lambda: numpy_pipeline(images_np, rng), repeats=1, warmup=0)
+    torch.set_num_threads(1)
+    try:
+        t_torch = benchmark(lambda: torch_pipeline(images_dev), repeats=3, warmup=1, device=device)
+    finally:
+        torch.set_num_threads(threads)
+    speedups.append(t_numpy.median / t_torch.median)
+print(f"per-image NumPy, last round: {THROUGHPUT_IMAGES / t_numpy.median:10,.0f} images/s")
+print(f"batched torch on {device.type}, last round: {THROUGHPUT_IMAGES / t_torch.median:10,.0f} images/s")
+print(f"speed-up over {THROUGHPUT_ROUNDS} rounds: median {np.median(speedups):.1f}x, "
+      f"min {min(speedups):.1f}x, max {max(speedups):.1f}x")
 
 # %% [markdown]
 # Batched augmentation is several times faster even on one CPU core, because the per-image Python
 # overhead disappears; on a GPU the batch is transformed where it already lives, without a trip to
-# the CPU. Checked with a generous margin, at least twice as fast:
+# the CPU. Checked with a margin that holds on a loaded machine: at least twice as fast in every
+# round.
 
 # %%
-assert rate_torch > 2 * rate_numpy, f"batched augmentation only {rate_torch / rate_numpy:.1f}x faster"
+assert min(speedups) > 2, f"batched augmentation only {min(speedups):.1f}x faster in some round"
 
 # %% [markdown]
 # ## Exercises
@@ -768,16 +1063,20 @@ checks.check_cutmix_lambda(cutmix_lambda)
 # - Augmentation trains on the expected loss over label-preserving transformations; which ones
 #   preserve the label depends on the task (a rotated 6 is a 9).
 # - Geometric transformations are index maps: flips, crops and translations move whole pixels;
-#   rotation, scaling and shear need inverse mapping and bilinear sampling. Photometric ones blend
-#   with black, the mean gray or the gray image, or add noise or blur.
+#   rotation, scaling, shear, perspective warps and resized crops need inverse mapping and
+#   bilinear sampling. Photometric ones blend with black, the mean gray or the gray image, rotate
+#   the chroma plane (hue), equalize the histogram, or add Gaussian or salt-and-pepper noise
+#   (salt is white), blur or edges.
 # - Batched on the device, one random draw per image and a few tensor operations per
-#   transformation replace the per-image loop: `affine_grid` + `grid_sample` for warps, `gather`
-#   for crops, masks built from `arange` for boxes.
+#   transformation replace the per-image loop: `affine_grid` + `grid_sample` for warps and resized
+#   crops, `gather` for crops, masks built from `arange` for boxes.
 # - MixUp blends images and one-hot labels with $\lambda \sim \mathrm{Beta}(\alpha, \alpha)$; CutMix
-#   pastes a box and weighs the labels by the area actually kept after clipping.
+#   pastes a box and weighs the labels by the area actually kept after clipping. The mosaic of
+#   four images belongs to detection, where every quadrant keeps its boxes.
 # - RandAugment reduces a policy to two numbers: $N$ operations at magnitude $M$.
 # - With ten labelled texture patches per class, random windows and flips raised test accuracy by
-#   at least five points on average at every seed we tried, often far more; on the centred digits
-#   shifts made little difference, and MixUp and CutMix
-#   did not pay off at this scale. Averaging seven test-time views added a few points more.
+#   at least five points on average; MixUp and CutMix on top *lost* accuracy on average. On
+#   Fashion-MNIST with twenty labels per class, flips, crops and random erasing did not help (no
+#   arm gained more than three points on average). At test time, averaging five shifted crops
+#   gained on every seed; flips and rescaled views did not gain reliably.
 # - Batched augmentation is several times faster than a per-image NumPy loop even on one CPU core.

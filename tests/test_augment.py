@@ -33,6 +33,14 @@ RANDOM_TRANSFORMS = {
     "random_erasing": lambda x, g: A.random_erasing(x, 1.0, value="random", generator=g),
     "rand_augment": lambda x, g: A.rand_augment(x, 2, 9, generator=g),
     "adjust_sharpness": lambda x, g: A.adjust_sharpness(x, 2.0),
+    "random_hue": lambda x, g: A.random_hue(x, 0.3, generator=g),
+    "random_grayscale": lambda x, g: A.random_grayscale(x, 1.0, generator=g),
+    "salt_and_pepper": lambda x, g: A.salt_and_pepper(x, 0.1, 0.1, generator=g),
+    "random_perspective": lambda x, g: A.random_perspective(x, 0.3, generator=g),
+    "random_resized_crop": lambda x, g: A.random_resized_crop(x, (12, 10), generator=g),
+    "mosaic": lambda x, g: A.mosaic(x, generator=g)[0],
+    "equalize": lambda x, g: A.equalize(x),
+    "sobel": lambda x, g: A.sobel(x),
 }
 
 
@@ -325,6 +333,26 @@ BAD_CALLS = [
     (lambda: A.rand_augment(images(), 2, 5.0, ops=("rotate", "zoom")), "unknown \\['zoom'\\]"),
     (lambda: A.rand_augment(images(), 2, 5.0, ops=()), "ops is empty"),
     (lambda: A.Augmented([]), "neither"),
+    (lambda: A.adjust_hue(images(c=1), 0.1), "expected 3 colour channels"),
+    (lambda: A.adjust_hue(images(), 0.7), r"shift must be in \[-0.5, 0.5\]"),
+    (lambda: A.random_hue(images(), 0.6), "hue must be a finite number in"),
+    (lambda: A.random_grayscale(images(), 1.5), "p must be a finite number in"),
+    (lambda: A.equalize(images(), 1), r"levels must be an int in \[2, 65536\]"),
+    (lambda: A.salt_and_pepper(images(), 0.6, 0.6), "salt \\+ pepper must be <= 1"),
+    (lambda: A.salt_and_pepper(images(), -0.1), "salt must be a finite number in"),
+    (lambda: A.homography(torch.zeros(2, 3, 2), torch.zeros(2, 3, 2)), r"\(N, 4, 2\)"),
+    (lambda: A.perspective(images(), torch.eye(2)), r"matrix must have shape \(3, 3\)"),
+    (lambda: A.random_perspective(images(), 1.0), "distortion must be a finite number in"),
+    (lambda: A.resized_crop(images(), torch.zeros(5, 4), 4), r"boxes must have shape \(6, 4\)"),
+    (lambda: A.resized_crop(images(), torch.zeros(6, 4), 0), "size must be an int >= 1"),
+    (lambda: A.random_resized_crop(images(), 4, scale=(0.5, 2.0)), "scale=\\(lo, hi\\)"),
+    (lambda: A.random_resized_crop(images(), 4, ratio=(2.0, 1.0)), "ratio=\\(lo, hi\\)"),
+    (lambda: A.mosaic(images(h=11)), "H and W must be even"),
+    (lambda: A.mosaic(images(), partners=torch.zeros(6, 2, dtype=torch.long)), r"shape \(6, 3\)"),
+    (lambda: A.mixup(images(), torch.zeros(6, dtype=torch.long), 3, partners=torch.arange(5)),
+     r"partners must be \(N,\)"),
+    (lambda: A.cutmix(images(), torch.zeros(6, dtype=torch.long), 3, partners=torch.full((6,), 6)),
+     r"partners must be \(N,\)"),
     (lambda: A.tta_probs(torch.nn.Identity(), images(), []), "at least one transform"),
 ]
 
@@ -345,3 +373,162 @@ def test_tta_probs_keeps_a_frozen_batch_norm_frozen():
     A.tta_probs(model, torch.rand(4, 1, 6, 6), [lambda x: x, lambda x: x.flip(-1)])
     assert model.training and model[0].training
     assert not model[1].training, "tta_probs switched a frozen batch norm back to training"
+
+
+# --- the operations added from the source notes, against NumPy references ----------------
+
+YIQ = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263],
+                [0.211456, -0.522591, 0.311135]])
+
+
+def np_bilinear(img, row, col):
+    _, h, w = img.shape
+    r0, c0 = np.floor(row).astype(int), np.floor(col).astype(int)
+    out = np.zeros((img.shape[0],) + row.shape)
+    for r, c in [(r0, c0), (r0 + 1, c0), (r0, c0 + 1), (r0 + 1, c0 + 1)]:
+        weight = (1 - np.abs(row - r)) * (1 - np.abs(col - c))
+        inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+        out += np.where(inside, weight * img[:, r.clip(0, h - 1), c.clip(0, w - 1)], 0.0)
+    return out
+
+
+def test_hue_matches_a_yiq_rotation_keeps_luma_and_gray_and_turns_full_circle():
+    x = images(dtype=torch.float64) * 0.5 + 0.25  # away from the clipping
+    shifts = torch.linspace(-0.4, 0.4, 6, dtype=torch.float64)
+    out = A.adjust_hue(x, shifts)
+    for n, d in enumerate(shifts.tolist()):
+        a = 2 * np.pi * d
+        rot = np.array([[1, 0, 0], [0, np.cos(a), -np.sin(a)], [0, np.sin(a), np.cos(a)]])
+        ref = np.clip(np.einsum("ij,jhw->ihw", np.linalg.inv(YIQ) @ rot @ YIQ, x[n].numpy()), 0, 1)
+        np.testing.assert_allclose(out[n].numpy(), ref, atol=1e-12)
+    gray = x.mean(1, keepdim=True).expand_as(x)
+    torch.testing.assert_close(A.adjust_hue(gray, 0.3), gray)
+    m = A.hue_matrix(torch.tensor([0.5]))[0]
+    torch.testing.assert_close(m @ m, torch.eye(3, dtype=torch.float64))  # two half turns
+    luma = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float64)
+    torch.testing.assert_close(luma @ m, luma)  # the luma row is kept
+
+
+def test_grayscale_is_the_luma_in_every_channel():
+    x = images(dtype=torch.float64)
+    ref = np.einsum("c,nchw->nhw", [0.299, 0.587, 0.114], x.numpy())[:, None].repeat(3, 1)
+    np.testing.assert_allclose(A.grayscale(x).numpy(), ref, atol=1e-12)
+    torch.testing.assert_close(A.random_grayscale(x, 0.0, generator=gen()), x)
+
+
+def np_equalize(ch, levels):
+    v = np.round(ch * (levels - 1)).astype(int)
+    cdf = np.cumsum(np.bincount(v.ravel(), minlength=levels))
+    cdf_min = cdf[v.min()]
+    if cdf_min == v.size:
+        return ch
+    return np.round((cdf[v] - cdf_min) / (v.size - cdf_min) * (levels - 1)) / (levels - 1)
+
+
+@pytest.mark.parametrize("levels", [2, 16, 256])
+def test_equalize_matches_the_cdf_formula(levels):
+    x = images(dtype=torch.float64) ** 2
+    x[2, 1] = 0.4  # a constant channel is left as it is
+    out = A.equalize(x, levels)
+    for n in range(x.shape[0]):
+        for c in range(3):
+            np.testing.assert_allclose(out[n, c].numpy(), np_equalize(x[n, c].numpy(), levels),
+                                       atol=1e-12)
+    assert torch.equal(out[2, 1], x[2, 1])
+
+
+def test_salt_is_white_pepper_is_black_and_rates_match():
+    x = torch.full((4, 3, 64, 64), 0.5)
+    out = A.salt_and_pepper(x, 0.1, 0.2, generator=gen(3))
+    white, black = (out == 1).all(1).float().mean(), (out == 0).all(1).float().mean()
+    assert abs(white - 0.1) < 0.01 and abs(black - 0.2) < 0.01
+    assert ((out == 0.5) | (out == 0) | (out == 1)).all()
+    u = torch.rand((4, 1, 64, 64), generator=gen(3))
+    ref = np.where(u < 0.1, 1.0, np.where(u < 0.3, 0.0, 0.5)).repeat(3, 1)
+    np.testing.assert_array_equal(out.numpy(), ref)
+
+
+def test_sobel_matches_numpy_and_is_zero_on_flat_images():
+    x = images(dtype=torch.float64)
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    p = np.pad(x.numpy(), ((0, 0), (0, 0), (1, 1), (1, 1)), mode="edge")
+    win = np.lib.stride_tricks.sliding_window_view(p, (3, 3), axis=(2, 3))
+    gx, gy = (win * kx).sum((-2, -1)), (win * kx.T).sum((-2, -1))
+    np.testing.assert_allclose(A.sobel(x).numpy(), np.sqrt(gx**2 + gy**2) / (4 * np.sqrt(2)),
+                               atol=1e-12)
+    assert A.sobel(torch.full((1, 1, 5, 5), 0.3)).abs().max() < 1e-12
+    step = torch.zeros(1, 1, 6, 6)
+    step[..., 3:] = 1.0  # the strongest vertical edge reaches 4 / (4 sqrt 2)
+    assert abs(A.sobel(step).max().item() - 1 / math.sqrt(2)) < 1e-6
+
+
+def test_homography_maps_the_four_points():
+    src = torch.tensor([[[-5.0, -4], [5, -4], [5, 4], [-5, 4]]] * 2, dtype=torch.float64)
+    dst = src + torch.tensor([[[1.0, 0.5], [-0.5, 1], [0.3, -0.7], [-1, 0.2]], [[0.0, 0]] * 4])
+    h = A.homography(src, dst)
+    homog = torch.cat([src, torch.ones(2, 4, 1, dtype=torch.float64)], 2) @ h.transpose(1, 2)
+    torch.testing.assert_close(homog[..., :2] / homog[..., 2:], dst)
+    torch.testing.assert_close(h[1], torch.eye(3, dtype=torch.float64))
+
+
+def test_perspective_matches_numpy_and_reduces_to_affine():
+    x = images(n=2, h=12, w=16, dtype=torch.float64)
+    m = np.array([[1.0, 0.1, 1.5], [0.05, 0.95, -1.0], [0.01, -0.008, 1.0]])
+    h, w = 12, 16
+    ys, xs = np.mgrid[0:h, 0:w].astype(float)
+    src = np.einsum("ij,jhw->ihw", np.linalg.inv(m),
+                    np.stack([xs - (w - 1) / 2, ys - (h - 1) / 2, np.ones_like(xs)]))
+    ref = np_bilinear(x[0].numpy(), src[1] / src[2] + (h - 1) / 2, src[0] / src[2] + (w - 1) / 2)
+    out = A.perspective(x, torch.from_numpy(m))
+    np.testing.assert_allclose(out[0].numpy(), ref, atol=1e-10)
+    theta = A.affine_theta(h, w, angle=20.0, scale=1.1, tx=1.0, ty=-2.0, n=2)
+    a = math.radians(20.0)  # the same warp written as a 3x3 matrix with g = h = 0
+    affine3 = torch.tensor([[1.1 * math.cos(a), 1.1 * math.sin(a), 1.0],
+                            [-1.1 * math.sin(a), 1.1 * math.cos(a), -2.0], [0, 0, 1]],
+                           dtype=torch.float64)
+    torch.testing.assert_close(A.perspective(x, affine3), A.affine(x, theta), atol=1e-10, rtol=0)
+
+
+def test_resized_crop_matches_numpy_and_full_box_is_identity():
+    x = images(n=2, h=12, w=16, dtype=torch.float64)
+    boxes = torch.tensor([[2.0, 3.0, 7.0, 9.5], [0.0, 0.0, 12.0, 16.0]], dtype=torch.float64)
+    out = A.resized_crop(x, boxes, (5, 6))
+    for n, (top, left, bh, bw) in enumerate(boxes.tolist()):
+        rows = (top + (np.arange(5) + 0.5) * bh / 5 - 0.5).clip(0, 11)
+        cols = (left + (np.arange(6) + 0.5) * bw / 6 - 0.5).clip(0, 15)
+        row, col = np.meshgrid(rows, cols, indexing="ij")
+        np.testing.assert_allclose(out[n].numpy(), np_bilinear(x[n].numpy(), row, col), atol=1e-10)
+    torch.testing.assert_close(A.resized_crop(x, boxes[1:].expand(2, 4), (12, 16)), x)
+
+
+def test_random_resized_crop_boxes_stay_inside():
+    x = torch.arange(16.0).repeat(16, 1).expand(50, 1, 16, 16).contiguous() / 15  # columns
+    out = A.random_resized_crop(x, 8, scale=(0.1, 0.5), generator=gen(2))
+    assert out.shape == (50, 1, 8, 8) and out.min() >= 0 and out.max() <= 1
+    span = out[:, 0, 0, -1] - out[:, 0, 0, 0]  # the box's width shows in the column ramp
+    assert (span > 0).all() and (span < 1).all()
+
+
+def test_mosaic_tiles_half_size_copies_of_the_sources():
+    x = images(n=4, h=8, w=6, dtype=torch.float64)
+    partners = torch.tensor([[1, 2, 3], [0, 0, 0], [3, 2, 1], [2, 2, 2]])
+    out, sources = A.mosaic(x, partners=partners)
+    small = x.reshape(4, 3, 4, 2, 3, 2).mean((3, 5))
+    torch.testing.assert_close(sources, torch.cat([torch.arange(4)[:, None], partners], 1))
+    for n in range(4):
+        s = sources[n]
+        torch.testing.assert_close(out[n, :, :4, :3], small[s[0]])
+        torch.testing.assert_close(out[n, :, :4, 3:], small[s[1]])
+        torch.testing.assert_close(out[n, :, 4:, :3], small[s[2]])
+        torch.testing.assert_close(out[n, :, 4:, 3:], small[s[3]])
+
+
+def test_mixup_and_cutmix_take_given_partners():
+    x, y = images(dtype=torch.float64), torch.arange(6)
+    partners = torch.tensor([5, 4, 3, 2, 1, 0])
+    mixed, targets, _ = A.mixup(x, y, 6, lam=0.25, partners=partners)
+    torch.testing.assert_close(mixed, 0.25 * x + 0.75 * x[partners])
+    torch.testing.assert_close(targets[:, partners[0]], torch.tensor([0.75, 0, 0, 0, 0, 0.25],
+                                                                      dtype=torch.float64))
+    cut, _, lam = A.cutmix(x, y, 6, lam=0.5, partners=partners, generator=gen())
+    assert ((cut == x) | (cut == x[partners])).all()

@@ -8,13 +8,15 @@ Parameters that vary per image accept a float or an (N,) tensor.
 
 - geometry: ``hflip``, ``random_hflip``, ``translate``, ``random_crop`` (with padding),
   ``crop``, ``center_crop``, ``random_window`` (from a larger image), ``affine_theta``,
-  ``affine``, ``random_affine``;
+  ``affine``, ``random_affine``, ``homography``, ``perspective``, ``random_perspective``,
+  ``resized_crop``, ``random_resized_crop``;
 - photometry: ``adjust_brightness``, ``adjust_contrast``, ``adjust_saturation``,
-  ``adjust_sharpness``, ``color_jitter``, ``gaussian_noise``, ``gaussian_blur``,
-  ``random_blur``;
+  ``adjust_sharpness``, ``hue_matrix``, ``adjust_hue``, ``random_hue``, ``grayscale``,
+  ``random_grayscale``, ``equalize``, ``color_jitter``, ``gaussian_noise``,
+  ``salt_and_pepper``, ``gaussian_blur``, ``random_blur``, ``sobel``;
 - occlusion: ``cutout``, ``random_erasing``;
 - label mixing: ``mixup``, ``cutmix_boxes``, ``box_mask``, ``cutmix`` (targets become (N, K)
-  probabilities; ``F.cross_entropy`` accepts them);
+  probabilities; ``F.cross_entropy`` accepts them); ``mosaic`` (four images in one, for detection);
 - policies and plumbing: ``rand_augment``, ``Augmented`` (wraps a loader), ``tta_probs``.
 
 The functions live in one module per kind (``geometry``, ``photometry``, ``occlusion``,
@@ -28,16 +30,22 @@ from helpers.augment.geometry import (
     center_crop,
     crop,
     hflip,
+    homography,
+    perspective,
     random_affine,
     random_crop,
     random_hflip,
+    random_perspective,
+    random_resized_crop,
     random_window,
+    resized_crop,
     translate,
 )
 from helpers.augment.mixing import (
     cutmix,
     cutmix_boxes,
     mixup,
+    mosaic,
 )
 from helpers.augment.occlusion import (
     box_mask,
@@ -47,12 +55,20 @@ from helpers.augment.occlusion import (
 from helpers.augment.photometry import (
     adjust_brightness,
     adjust_contrast,
+    adjust_hue,
     adjust_saturation,
     adjust_sharpness,
     color_jitter,
+    equalize,
     gaussian_blur,
     gaussian_noise,
+    grayscale,
+    hue_matrix,
     random_blur,
+    random_grayscale,
+    random_hue,
+    salt_and_pepper,
+    sobel,
 )
 from helpers.augment.policies import (
     Augmented,
@@ -61,11 +77,12 @@ from helpers.augment.policies import (
 )
 
 __all__ = [
-    "Augmented",
     "PADDING_MODES",
     "RAND_AUGMENT_OPS",
+    "Augmented",
     "adjust_brightness",
     "adjust_contrast",
+    "adjust_hue",
     "adjust_saturation",
     "adjust_sharpness",
     "affine",
@@ -77,17 +94,30 @@ __all__ = [
     "cutmix",
     "cutmix_boxes",
     "cutout",
+    "equalize",
     "gaussian_blur",
     "gaussian_noise",
+    "grayscale",
     "hflip",
+    "homography",
+    "hue_matrix",
     "mixup",
+    "mosaic",
+    "perspective",
     "rand_augment",
     "random_affine",
     "random_blur",
     "random_crop",
     "random_erasing",
+    "random_grayscale",
     "random_hflip",
+    "random_hue",
+    "random_perspective",
+    "random_resized_crop",
     "random_window",
+    "resized_crop",
+    "salt_and_pepper",
+    "sobel",
     "translate",
     "tta_probs",
 ]

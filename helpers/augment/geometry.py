@@ -1,6 +1,8 @@
-"""Geometric augmentations: flips, translations, crops and affine warps, batched."""
+"""Geometric augmentations: flips, translations, crops, affine and perspective warps, batched."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -209,3 +211,119 @@ def random_affine(x: torch.Tensor, degrees: float = 0.0, scale: tuple[float, flo
         tx=_uniform(-translate, translate, n, x, generator).cpu() * w,
         ty=_uniform(-translate, translate, n, x, generator).cpu() * h)
     return affine(x, theta, padding_mode=padding_mode)
+
+
+def _centred_pixels(h: int, w: int, dtype, device) -> torch.Tensor:
+    """(H, W, 2) pixel coordinates (x right, y down) with the origin at the image centre."""
+    ys = torch.arange(h, dtype=dtype, device=device) - (h - 1) / 2
+    xs = torch.arange(w, dtype=dtype, device=device) - (w - 1) / 2
+    return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1)
+
+
+def homography(src: torch.Tensor, dst: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) float64 matrices H = [[a, b, c], [d, e, f], [g, h, 1]] with H (x, y, 1) =
+    z (x', y', 1) for each of four point pairs: src, dst (N, 4, 2) as (x, y). Solves the 8x8
+    linear system of every image in one batched call."""
+    if not (isinstance(src, torch.Tensor) and isinstance(dst, torch.Tensor)
+            and src.shape == dst.shape and src.ndim == 3 and src.shape[1:] == (4, 2)):
+        got = [tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+               for t in (src, dst)]
+        raise ValueError(f"homography: expected src and dst of one shape (N, 4, 2), got {got}")
+    src, dst = src.to(torch.float64), dst.to(torch.float64)
+    x, y, u, v = src[..., 0], src[..., 1], dst[..., 0], dst[..., 1]
+    one, zero = torch.ones_like(x), torch.zeros_like(x)
+    rows_u = torch.stack([x, y, one, zero, zero, zero, -u * x, -u * y], -1)  # (N, 4, 8)
+    rows_v = torch.stack([zero, zero, zero, x, y, one, -v * x, -v * y], -1)
+    a = torch.cat([rows_u, rows_v], 1)  # (N, 8, 8)
+    coef = torch.linalg.solve(a, torch.cat([u, v], 1))
+    return torch.cat([coef, torch.ones_like(coef[:, :1])], 1).reshape(-1, 3, 3)
+
+
+def perspective(x: torch.Tensor, matrix: torch.Tensor, padding_mode: str = "zeros") -> torch.Tensor:
+    """Perspective warp: content at pixel u = (x, y) (origin at the centre) moves to
+    (x'/z', y'/z') with (x', y', z') = M (x, y, 1). matrix: (3, 3) or (N, 3, 3). Inverse mapping:
+    output pixel u' reads the input at M^-1 (u', 1), dehomogenized, bilinear, zeros outside."""
+    x = _check_images(x, "perspective")
+    n, _, h, w = x.shape
+    m = torch.as_tensor(matrix, dtype=torch.float64)
+    if m.shape == (3, 3):
+        m = m.expand(n, 3, 3)
+    if m.shape != (n, 3, 3):
+        raise ValueError(f"perspective: matrix must have shape (3, 3) or ({n}, 3, 3), "
+                         f"got {tuple(m.shape)}")
+    inv = torch.linalg.inv(m).to(x.device)
+    out_u = _centred_pixels(h, w, torch.float64, x.device).reshape(1, h * w, 2)
+    homog = torch.cat([out_u.expand(n, -1, -1), torch.ones(n, h * w, 1, dtype=torch.float64,
+                                                             device=x.device)], 2)
+    src = homog @ inv.transpose(1, 2)  # (N, H W, 3)
+    src = src[..., :2] / src[..., 2:]
+    half = torch.tensor([w / 2, h / 2], dtype=torch.float64, device=x.device)
+    grid = (src / half).reshape(n, h, w, 2).to(x.dtype)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+
+
+def random_perspective(x: torch.Tensor, distortion: float = 0.3,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """A random perspective warp per image: each corner moves by up to ``distortion`` times the
+    half-width (x) and half-height (y), and ``homography`` gives the matrix."""
+    x = _check_images(x, "random_perspective")
+    distortion = validation.number(distortion, "distortion", "random_perspective",
+                                   low=0.0, high=0.9)
+    n, _, h, w = x.shape
+    half = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=torch.float64)
+    corners = torch.tensor([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]],
+                           dtype=torch.float64) * half
+    moves = (2 * _rand((n, 4, 2), x, generator).cpu().double() - 1) * distortion * half
+    return perspective(x, homography(corners.expand(n, 4, 2), corners + moves))
+
+
+def _out_size(size, fn: str) -> tuple[int, int]:
+    pair = (size, size) if isinstance(size, int) and not isinstance(size, bool) else size
+    if (not isinstance(pair, tuple | list) or len(pair) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in pair)):
+        raise ValueError(f"{fn}: size must be an int >= 1 or a pair (height, width), got {size!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def resized_crop(x: torch.Tensor, boxes: torch.Tensor, size) -> torch.Tensor:
+    """Cut box n = (top, left, height, width) (pixels, floats allowed) out of image n and resize it
+    to ``size`` (an int for a square, or (height, width)) with bilinear sampling, edge pixels
+    repeated outside: one ``F.affine_grid`` whose theta scales the output onto the box, then one
+    ``F.grid_sample``. Output pixel (i, j) reads the input at row top + (i + 1/2) bh / S_h - 1/2,
+    column left + (j + 1/2) bw / S_w - 1/2. Returns (N, C, S_h, S_w)."""
+    x = _check_images(x, "resized_crop")
+    n, c, h, w = x.shape
+    if not isinstance(boxes, torch.Tensor) or boxes.shape != (n, 4):
+        got = tuple(boxes.shape) if isinstance(boxes, torch.Tensor) else type(boxes).__name__
+        raise ValueError(f"resized_crop: boxes must have shape ({n}, 4), got {got}")
+    out_h, out_w = _out_size(size, "resized_crop")
+    top, left, bh, bw = boxes.to(torch.float64).unbind(1)
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64, device=boxes.device)
+    theta[:, 0, 0], theta[:, 0, 2] = bw / w, (2 * left + bw) / w - 1
+    theta[:, 1, 1], theta[:, 1, 2] = bh / h, (2 * top + bh) / h - 1
+    grid = F.affine_grid(theta.to(x.device, x.dtype), [n, c, out_h, out_w], align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def random_resized_crop(x: torch.Tensor, size, scale: tuple[float, float] = (0.08, 1.0),
+                        ratio: tuple[float, float] = (3 / 4, 4 / 3),
+                        generator: torch.Generator | None = None) -> torch.Tensor:
+    """Inception-style crop: a box of area ~ U(scale) times H W and aspect w/h log-uniform in
+    ``ratio`` (sides clipped to the image), at a uniform position where it fits, resized to
+    ``size`` (int or (height, width)). x: (N, C, H, W) -> (N, C, S_h, S_w)."""
+    x = _check_images(x, "random_resized_crop")
+    _out_size(size, "random_resized_crop")
+    if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
+        raise ValueError(f"random_resized_crop: expected scale=(lo, hi) in (0, 1], got {scale}")
+    if len(ratio) != 2 or not 0 < ratio[0] <= ratio[1]:
+        raise ValueError(f"random_resized_crop: expected ratio=(lo, hi) with 0 < lo <= hi, "
+                         f"got {ratio}")
+    n, _, h, w = x.shape
+    area = _uniform(*scale, n, x, generator).cpu().double() * h * w
+    aspect = torch.exp(_uniform(math.log(ratio[0]), math.log(ratio[1]), n, x, generator)
+                       .cpu().double())
+    bw = torch.sqrt(area * aspect).clamp(1, w)
+    bh = torch.sqrt(area / aspect).clamp(1, h)
+    top = _rand((n,), x, generator).cpu().double() * (h - bh)
+    left = _rand((n,), x, generator).cpu().double() * (w - bw)
+    return resized_crop(x, torch.stack([top, left, bh, bw], 1).to(x.device), size)

@@ -33,23 +33,33 @@ def _lam(lam, alpha, x, fn):
     return lam
 
 
-def _partners(x, generator):
-    where = generator.device if generator is not None else x.device
-    return torch.randperm(x.shape[0], generator=generator, device=where).to(x.device)
+def _partners(x, generator, partners=None, fn="mixup"):
+    """A random permutation of the batch, or the given (N,) partner indices, checked."""
+    n = x.shape[0]
+    if partners is None:
+        where = generator.device if generator is not None else x.device
+        return torch.randperm(n, generator=generator, device=where).to(x.device)
+    if (not isinstance(partners, torch.Tensor) or partners.shape != (n,)
+            or partners.is_floating_point() or (partners < 0).any() or (partners >= n).any()):
+        got = partners if not isinstance(partners, torch.Tensor) else tuple(partners.shape)
+        raise ValueError(f"{fn}: partners must be (N,) = ({n},) integer indices in [0, {n}), "
+                         f"got {got}")
+    return partners.to(x.device)
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float = 0.2, lam=None,
-          generator: torch.Generator | None = None):
+          generator: torch.Generator | None = None, partners: torch.Tensor | None = None):
     """MixUp: blend each image and its one-hot label with a random partner from the batch.
 
     x: (N, C, H, W); y: (N,) int labels. lam ~ Beta(alpha, alpha) per image (or given, float
     or (N,)). Returns (x_mix (N, C, H, W), targets (N, K) rows summing to 1, lam (N,)) with
-    x_mix = lam x + (1 - lam) x[perm] and targets the same mix of one-hot labels.
+    x_mix = lam x + (1 - lam) x[perm] and targets the same mix of one-hot labels. perm is a
+    random permutation, or the given ``partners`` (N,) indices.
     """
     x = _check_images(x, "mixup")
     one_hot = _check_labels(x, y, num_classes, "mixup")
     lam = _lam(lam, alpha, x, "mixup")
-    perm = _partners(x, generator)
+    perm = _partners(x, generator, partners, "mixup")
     x_mix = lam[:, None, None, None] * x + (1 - lam[:, None, None, None]) * x[perm]
     targets = lam[:, None] * one_hot + (1 - lam[:, None]) * one_hot[perm]
     return x_mix, targets, lam
@@ -69,22 +79,50 @@ def cutmix_boxes(height: int, width: int, lam0: torch.Tensor,
 
 
 def cutmix(x: torch.Tensor, y: torch.Tensor, num_classes: int, alpha: float = 1.0, lam=None,
-           generator: torch.Generator | None = None):
+           generator: torch.Generator | None = None, partners: torch.Tensor | None = None):
     """CutMix: paste a box from a random partner image into each image.
 
     A box of area about (1 - lam0) H W is drawn per image (lam0 ~ Beta(alpha, alpha), or the
     given ``lam``), then clipped at the borders; lam is recomputed as the fraction of the image
     that was *kept*, 1 - box area / (H W), so the label weights match the pixels exactly.
     Returns (x_mix (N, C, H, W), targets (N, K) = lam one_hot(y) + (1 - lam) one_hot(y[perm]),
-    lam (N,)).
+    lam (N,)). perm is a random permutation, or the given ``partners`` (N,) indices.
     """
     x = _check_images(x, "cutmix")
     one_hot = _check_labels(x, y, num_classes, "cutmix")
     lam0 = _lam(lam, alpha, x, "cutmix")
     n, _, h, w = x.shape
-    perm = _partners(x, generator)
+    perm = _partners(x, generator, partners, "cutmix")
     mask = box_mask(cutmix_boxes(h, w, lam0, generator), h, w)
     x_mix = torch.where(mask, x[perm], x)
     lam = 1 - mask.flatten(1).to(x.dtype).mean(1)
     targets = lam[:, None] * one_hot + (1 - lam[:, None]) * one_hot[perm]
     return x_mix, targets, lam
+
+
+def mosaic(x: torch.Tensor, partners: torch.Tensor | None = None,
+           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mosaic of four images (the YOLOv4 augmentation for detection): image n and its three
+    partners, each shrunk to half size by 2x2 averaging, tiled top-left, top-right, bottom-left,
+    bottom-right. x: (N, C, H, W) with H and W even; partners: (N, 3) indices, or None to draw
+    them uniformly. Returns (mosaics (N, C, H, W), sources (N, 4) long: which image is in each
+    quadrant). A detector keeps every quadrant's boxes, halved and shifted; there is no one
+    class label for the mosaic."""
+    x = _check_images(x, "mosaic")
+    n, c, h, w = x.shape
+    if h % 2 or w % 2:
+        raise ValueError(f"mosaic: H and W must be even, got shape {tuple(x.shape)}")
+    if partners is None:
+        where = generator.device if generator is not None else x.device
+        partners = torch.randint(n, (n, 3), generator=generator, device=where)
+    if (not isinstance(partners, torch.Tensor) or partners.shape != (n, 3)
+            or partners.is_floating_point()):
+        got = (tuple(partners.shape) if isinstance(partners, torch.Tensor)
+               else type(partners).__name__)
+        raise ValueError(f"mosaic: partners must be integer indices of shape ({n}, 3), got {got}")
+    partners = partners.to(x.device)
+    sources = torch.cat([torch.arange(n, device=x.device)[:, None], partners], 1)  # (N, 4)
+    small = x.reshape(n, c, h // 2, 2, w // 2, 2).mean((3, 5))[sources]  # (N, 4, C, H/2, W/2)
+    top = torch.cat([small[:, 0], small[:, 1]], -1)
+    bottom = torch.cat([small[:, 2], small[:, 3]], -1)
+    return torch.cat([top, bottom], -2), sources

@@ -1,4 +1,5 @@
-"""Photometric augmentations: brightness, contrast, saturation, sharpness, noise, blur."""
+"""Photometric augmentations: brightness, contrast, saturation, sharpness, hue, gray, histogram
+equalization, Gaussian and salt-and-pepper noise, blur, Sobel edges."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import validation
-from helpers.augment._common import _check_images, _per_image, _uniform
+from helpers.augment._common import _check_images, _per_image, _rand, _uniform
 
 
 def _gray(x: torch.Tensor) -> torch.Tensor:
@@ -113,3 +114,117 @@ def random_blur(x: torch.Tensor, sigma: tuple[float, float] = (0.1, 1.0),
     if len(sigma) != 2 or not 0 <= sigma[0] <= sigma[1]:
         raise ValueError(f"random_blur: expected sigma=(lo, hi) with 0 <= lo <= hi, got {sigma}")
     return gaussian_blur(x, _uniform(sigma[0], sigma[1], x.shape[0], x, generator))
+
+
+# RGB -> YIQ: Y is the luma of ``_gray``; I and Q span the chroma plane that a hue shift rotates.
+_YIQ = ((0.299, 0.587, 0.114), (0.595716, -0.274453, -0.321263), (0.211456, -0.522591, 0.311135))
+
+
+def _check_rgb(x, fn: str) -> torch.Tensor:
+    x = _check_images(x, fn)
+    if x.shape[1] != 3:
+        raise ValueError(f"{fn}: expected 3 colour channels (N, 3, H, W), "
+                         f"got shape {tuple(x.shape)}")
+    return x
+
+
+def hue_matrix(shift: torch.Tensor) -> torch.Tensor:
+    """(N, 3, 3) float64 RGB maps that rotate the YIQ chroma plane by 2*pi*shift (shift (N,), in
+    turns: 0.5 is half way round the colour wheel); the luma Y is kept."""
+    shift = torch.as_tensor(shift, dtype=torch.float64).reshape(-1)
+    yiq = torch.tensor(_YIQ, dtype=torch.float64)
+    a = 2 * math.pi * shift
+    rot = torch.zeros(len(shift), 3, 3, dtype=torch.float64)
+    rot[:, 0, 0] = 1.0
+    rot[:, 1, 1], rot[:, 1, 2] = torch.cos(a), -torch.sin(a)
+    rot[:, 2, 1], rot[:, 2, 2] = torch.sin(a), torch.cos(a)
+    return torch.linalg.inv(yiq) @ rot @ yiq
+
+
+def adjust_hue(x: torch.Tensor, shift) -> torch.Tensor:
+    """Shift the hue of RGB images x (N, 3, H, W) by ``shift`` turns (float or (N,), in
+    [-0.5, 0.5]): a rotation of the YIQ chroma plane (luma kept, gray pixels unchanged; close to
+    an HSV hue shift), clipped to [0, 1]. Shift 0 is the identity."""
+    x = _check_rgb(x, "adjust_hue")
+    s = _per_image(shift, x, "adjust_hue", "shift")
+    if (s.abs() > 0.5).any():
+        raise ValueError(f"adjust_hue: shift must be in [-0.5, 0.5] turns, got max |shift| "
+                         f"{s.abs().max().item()}")
+    m = hue_matrix(s.detach().cpu()).to(x.device, x.dtype)
+    return torch.einsum("nij,njhw->nihw", m, x).clamp(0, 1)
+
+
+def random_hue(x: torch.Tensor, hue: float = 0.1,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+    """``adjust_hue`` with shift ~ U(-hue, hue) per image (hue in [0, 0.5] turns)."""
+    x = _check_rgb(x, "random_hue")
+    hue = validation.number(hue, "hue", "random_hue", low=0.0, high=0.5)
+    return adjust_hue(x, _uniform(-hue, hue, x.shape[0], x, generator))
+
+
+def grayscale(x: torch.Tensor) -> torch.Tensor:
+    """Colour drop: every channel replaced by the luma 0.299 R + 0.587 G + 0.114 B (the mean for
+    other channel counts). (N, C, H, W) -> (N, C, H, W)."""
+    x = _check_images(x, "grayscale")
+    return _gray(x).expand_as(x).contiguous()
+
+
+def random_grayscale(x: torch.Tensor, p: float = 0.2,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """``grayscale`` applied to each image with probability ``p``."""
+    x = _check_images(x, "random_grayscale")
+    p = validation.number(p, "p", "random_grayscale", low=0.0, high=1.0)
+    drop = _uniform(0.0, 1.0, x.shape[0], x, generator) < p
+    return torch.where(drop[:, None, None, None], grayscale(x), x)
+
+
+def equalize(x: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """Histogram equalization of every channel of every image, on ``levels`` gray levels.
+
+    Values are quantized to v = round(x (L - 1)), then mapped through the cumulative histogram,
+    v' = round((cdf(v) - cdf_min) / (H W - cdf_min) (L - 1)), with cdf_min the cdf of the lowest
+    level present; returns v' / (L - 1). A constant channel (H W = cdf_min) is left unchanged.
+    """
+    x = _check_images(x, "equalize")
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= 65536:
+        raise ValueError(f"equalize: levels must be an int in [2, 65536], got {levels!r}")
+    n, c, h, w = x.shape
+    q = (x.reshape(n * c, h * w) * (levels - 1)).round().clamp(0, levels - 1).long()
+    counts = torch.zeros(n * c, levels, dtype=torch.float64, device=x.device)
+    counts.scatter_add_(1, q, torch.ones_like(q, dtype=torch.float64))
+    cdf = counts.cumsum(1)
+    cdf_min = cdf.gather(1, q.min(1, keepdim=True).values)  # (N C, 1)
+    denom = h * w - cdf_min
+    mapped = ((cdf.gather(1, q) - cdf_min) / denom.clamp_min(1) * (levels - 1)).round()
+    out = (mapped / (levels - 1)).to(x.dtype)
+    out = torch.where(denom > 0, out, x.reshape(n * c, h * w))
+    return out.reshape(n, c, h, w)
+
+
+def salt_and_pepper(x: torch.Tensor, salt: float = 0.02, pepper: float = 0.02,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Impulse noise: each pixel (all its channels together) becomes white (1, salt) with
+    probability ``salt``, black (0, pepper) with probability ``pepper``, else stays."""
+    x = _check_images(x, "salt_and_pepper")
+    salt = validation.number(salt, "salt", "salt_and_pepper", low=0.0, high=1.0)
+    pepper = validation.number(pepper, "pepper", "salt_and_pepper", low=0.0, high=1.0)
+    if salt + pepper > 1:
+        raise ValueError(f"salt_and_pepper: salt + pepper must be <= 1, got {salt} + {pepper}")
+    n, _, h, w = x.shape
+    u = _rand((n, 1, h, w), x, generator)
+    x = torch.where(u < salt, torch.ones((), dtype=x.dtype, device=x.device), x)
+    return torch.where((u >= salt) & (u < salt + pepper), torch.zeros((), dtype=x.dtype,
+                                                                       device=x.device), x)
+
+
+def sobel(x: torch.Tensor) -> torch.Tensor:
+    """Edge strength per channel: sqrt(g_x^2 + g_y^2) / (4 sqrt 2) with the 3x3 Sobel kernels
+    g_x = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]] * x and g_y its transpose (borders replicated),
+    so the result lies in [0, 1]. (N, C, H, W) -> (N, C, H, W)."""
+    x = _check_images(x, "sobel")
+    n, c, h, w = x.shape
+    kx = torch.tensor([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=x.dtype, device=x.device)
+    k = torch.stack([kx, kx.T])[:, None]  # (2, 1, 3, 3)
+    y = F.pad(x.reshape(n * c, 1, h, w), (1, 1, 1, 1), mode="replicate")
+    g = F.conv2d(y, k)  # cross-correlation, (N C, 2, H, W)
+    return (g.pow(2).sum(1).sqrt() / (4 * math.sqrt(2))).reshape(n, c, h, w)
