@@ -32,12 +32,16 @@ __all__ = [
     "BasicBlock",
     "DropPath",
     "ResNet",
+    "ShakeShakeBlock",
     "count_parameters",
+    "drop_block_batch",
     "drop_path",
     "norm_layer",
     "plain_cnn",
     "pooled_cnn",
     "resnet",
+    "shake_shake",
+    "shake_shake_resnet",
     "small_cnn",
 ]
 
@@ -341,3 +345,103 @@ def pooled_cnn(widths: Sequence[int] = (16, 32, 64), in_channels: int = 1,
     features = channels * (side // 2 ** len(widths)) ** 2
     layers += [nn.Flatten(), nn.Linear(features, num_classes)]
     return nn.Sequential(*layers)
+
+
+def drop_block_batch(block: BasicBlock, x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Stochastic depth as Huang et al. (2016) run it: skip a whole block for the whole batch.
+
+    block: a residual ``BasicBlock``; x: (N, C, H, W). In training, with probability p the
+    branch is not computed at all and the block returns its shortcut (relu(s(x)) for a
+    post-activation block, s(x) for pre-activation); otherwise the branch is computed and
+    scaled by 1 / (1 - p) (inverted convention; Huang et al. instead scale by the survival
+    probability 1 - p at test time; the two agree in expectation). In eval the block is run
+    as is. Unlike ``drop_path`` (one coin per example, every branch still computed) this
+    saves the skipped branch's compute.
+    """
+    if not block.residual:
+        raise ValueError("drop_block_batch: block must be residual (residual=True), got plain")
+    if not 0 <= p < 1:
+        raise ValueError(f"drop_block_batch: p must be in [0, 1), got {p!r}")
+    if not training or p == 0:
+        return block(x)
+    if torch.rand(()).item() < p:
+        out = block.shortcut(x)
+    else:
+        out = block.branch(x) / (1 - p) + block.shortcut(x)
+    return out if block.preact else F.relu(out)
+
+
+class _ShakeShake(torch.autograd.Function):
+    """alpha * b1 + (1 - alpha) * b2 forward; the gradient is split with beta, not alpha."""
+
+    @staticmethod
+    def forward(ctx, b1, b2, alpha, beta):
+        ctx.save_for_backward(beta)
+        return alpha * b1 + (1 - alpha) * b2
+
+    @staticmethod
+    def backward(ctx, grad):
+        (beta,) = ctx.saved_tensors
+        return beta * grad, (1 - beta) * grad, None, None
+
+
+def shake_shake(b1: torch.Tensor, b2: torch.Tensor, training: bool) -> torch.Tensor:
+    """Shake-shake combination of two residual branches (Gastaldi, 2017), per example.
+
+    b1, b2: (N, ...) of the same shape. In training, alpha and beta ~ U[0, 1] are drawn
+    independently for each example: the forward pass returns alpha * b1 + (1 - alpha) * b2,
+    the backward pass sends beta * grad to b1 and (1 - beta) * grad to b2. In eval the
+    result is 0.5 * (b1 + b2).
+    """
+    if b1.shape != b2.shape:
+        raise ValueError(f"shake_shake: branches must have the same shape, got "
+                         f"{tuple(b1.shape)} and {tuple(b2.shape)}")
+    if not training:
+        return 0.5 * (b1 + b2)
+    shape = (b1.shape[0],) + (1,) * (b1.ndim - 1)
+    alpha = torch.rand(shape, dtype=b1.dtype, device=b1.device)
+    beta = torch.rand(shape, dtype=b1.dtype, device=b1.device)
+    return _ShakeShake.apply(b1, b2, alpha, beta)
+
+
+class ShakeShakeBlock(BasicBlock):
+    """A post-activation residual block with two branches: y = relu(combine(F1(x), F2(x)) + s(x)).
+
+    F1 is ``BasicBlock.branch`` (conv-norm-relu-conv-norm), F2 a second branch of the same
+    shape; s the identity (zero-padded when the shape changes). ``shake=True`` combines them
+    with ``shake_shake`` (random in training, 0.5 in eval); ``shake=False`` always with 0.5
+    (the same two-branch network without the noise).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1, *,
+                 shake: bool = True, norm: str | None = "batch"):
+        super().__init__(in_channels, out_channels, stride, norm=norm)
+        bias = norm in (None, "none")
+        self.shake = shake
+        self.conv3 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=bias)
+        self.conv4 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=bias)
+        self.norm3 = norm_layer(norm, out_channels)
+        self.norm4 = norm_layer(norm, out_channels)
+
+    def branch2(self, x: torch.Tensor) -> torch.Tensor:
+        """F2(x), the second branch."""
+        return self.norm4(self.conv4(F.relu(self.norm3(self.conv3(x)))))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1, b2 = self.branch(x), self.branch2(x)
+        mixed = shake_shake(b1, b2, self.training) if self.shake else 0.5 * (b1 + b2)
+        return F.relu(mixed + self.shortcut(x))
+
+
+def shake_shake_resnet(depth: int = 8, widths: Sequence[int] = (16, 32, 64), in_channels: int = 1,
+                       num_classes: int = 10, *, shake: bool = True) -> ResNet:
+    """``resnet(depth, widths)`` with every block a two-branch ``ShakeShakeBlock``.
+
+    depth counts one branch's layers, as for ``resnet``. Returns a ``ResNet`` mapping
+    (N, in_channels, H, W) to (N, num_classes) logits.
+    """
+    net = resnet(depth, widths, in_channels, num_classes)
+    blocks = [ShakeShakeBlock(b.in_channels, b.out_channels, b.stride, shake=shake)
+              for b in net.blocks]
+    net.blocks = nn.Sequential(*blocks)
+    return net

@@ -25,7 +25,8 @@ from helpers import init
 from helpers import numpy_nn as nn
 from helpers.numpy_norm import batch_norm, batch_norm_backward
 
-__all__ = ["init_residual_block", "residual_block", "residual_block_backward"]
+__all__ = ["init_residual_block", "residual_block", "residual_block_backward", "shake_shake",
+           "shake_shake_backward"]
 
 PARAMS = ("w1", "gamma1", "beta1", "w2", "gamma2", "beta2")
 
@@ -91,3 +92,36 @@ def residual_block_backward(dy, cache):
     grads = {"w1": dw1, "gamma1": dgamma1, "beta1": dbeta1,
              "w2": dw2, "gamma2": dgamma2, "beta2": dbeta2}
     return dx, grads
+
+
+def _per_example(coef, like, name, fn):
+    coef = np.asarray(coef, dtype=like.dtype)
+    if coef.shape != (like.shape[0],):
+        raise ValueError(f"{fn}: {name} must have shape ({like.shape[0]},), one per example, "
+                         f"got {coef.shape}")
+    return coef.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+def shake_shake(b1, b2, alpha):
+    """Shake-shake forward (Gastaldi, 2017): alpha * b1 + (1 - alpha) * b2, per example.
+
+    b1, b2: (N, ...) the outputs of two residual branches; alpha: (N,), in training drawn
+    from U[0, 1] for each example, 0.5 at test time. Returns (N, ...).
+    """
+    b1, b2 = np.asarray(b1), np.asarray(b2)
+    if b1.shape != b2.shape:
+        raise ValueError(
+            f"shake_shake: b1 and b2 must have the same shape, got {b1.shape} and {b2.shape}")
+    a = _per_example(alpha, b1, "alpha", "shake_shake")
+    return a * b1 + (1 - a) * b2
+
+
+def shake_shake_backward(dy, beta):
+    """Shake-shake backward: dy (N, ...) -> (db1, db2) = (beta * dy, (1 - beta) * dy).
+
+    beta: (N,), drawn from U[0, 1] independently of the forward pass's alpha, so the
+    gradient is *not* the derivative of the forward (that would use alpha).
+    """
+    dy = np.asarray(dy)
+    b = _per_example(beta, dy, "beta", "shake_shake_backward")
+    return b * dy, (1 - b) * dy

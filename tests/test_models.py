@@ -264,3 +264,52 @@ def test_pooled_cnn_draws_the_same_weights_as_the_layers_written_out():
 def test_pooled_cnn_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         models.pooled_cnn(**kwargs)
+
+
+def test_shake_shake_forward_mixes_and_backward_splits_with_an_independent_beta():
+    torch.manual_seed(0)
+    b1 = torch.randn(64, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    b2 = torch.randn(64, 3, 2, 2, dtype=torch.float64, requires_grad=True)
+    out = models.shake_shake(b1, b2, training=True)
+    alpha = ((out - b2) / (b1 - b2)).detach().flatten(1)
+    assert torch.allclose(alpha, alpha[:, :1].expand_as(alpha))  # one alpha per example
+    assert ((alpha >= 0) & (alpha <= 1)).all()
+    out.sum().backward()
+    beta = b1.grad.flatten(1)[:, 0]
+    assert torch.allclose(b1.grad + b2.grad, torch.ones_like(b1))
+    assert not torch.allclose(beta, alpha[:, 0])  # backward does not reuse alpha
+    assert torch.equal(models.shake_shake(b1, b2, training=False), 0.5 * (b1 + b2))
+    with pytest.raises(ValueError, match="same shape"):
+        models.shake_shake(b1, b2[:1], training=True)
+
+
+def test_shake_shake_resnet_shapes_and_eval_is_deterministic():
+    net = models.shake_shake_resnet(6, (4, 8), shake=True)
+    assert all(isinstance(b, models.ShakeShakeBlock) for b in net.blocks)
+    x = torch.randn(3, 1, 8, 8)
+    assert net(x).shape == (3, 10)
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    even = models.shake_shake_resnet(6, (4, 8), shake=False).train()
+    torch.manual_seed(1)
+    a = even(x)
+    torch.manual_seed(2)
+    assert torch.allclose(a, even(x))  # no noise without shake
+
+
+def test_drop_block_batch_skips_the_branch_or_keeps_it_scaled():
+    torch.manual_seed(0)
+    block = models.BasicBlock(4, 4).train()
+    x = torch.randn(2, 4, 3, 3)
+    skipped = torch.relu(block.shortcut(x))
+    calls = []
+    block.conv1.register_forward_hook(lambda *args: calls.append(1))
+    outs = [models.drop_block_batch(block, x, 0.5, training=True) for _ in range(40)]
+    n_skipped = sum(torch.equal(o, skipped) for o in outs)
+    assert 5 < n_skipped < 35 and len(calls) == 40 - n_skipped  # skipped blocks cost nothing
+    block.eval()
+    assert torch.equal(models.drop_block_batch(block, x, 0.5, training=False), block(x))
+    with pytest.raises(ValueError, match="p must be in"):
+        models.drop_block_batch(block, x, 1.0, training=True)
+    with pytest.raises(ValueError, match="must be residual"):
+        models.drop_block_batch(models.BasicBlock(4, 4, residual=False), x, 0.1, training=True)

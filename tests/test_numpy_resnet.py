@@ -65,3 +65,31 @@ def test_residual_block_bad_input():
         numpy_resnet.residual_block(np.zeros((1, 2, 3, 3)), {k: v for k, v in params.items() if k != "beta2"})
     with pytest.raises(ValueError, match="channels must be an int >= 1"):
         numpy_resnet.init_residual_block(0, rng)
+
+
+def test_shake_shake_forward_and_backward_match_the_torch_function():
+    from helpers import models
+
+    rng = np.random.default_rng(3)
+    b1, b2, dy = (rng.standard_normal((4, 2, 3, 3)) for _ in range(3))
+    alpha, beta = rng.uniform(size=4), rng.uniform(size=4)
+    y = numpy_resnet.shake_shake(b1, b2, alpha)
+    db1, db2 = numpy_resnet.shake_shake_backward(dy, beta)
+    t1, t2 = t(b1, True), t(b2, True)
+    shape = (4, 1, 1, 1)
+    out = models._ShakeShake.apply(t1, t2, t(alpha).reshape(shape), t(beta).reshape(shape))
+    out.backward(t(dy))
+    assert close(y, out.detach().numpy())
+    assert close(db1, t1.grad.numpy()) and close(db2, t2.grad.numpy())
+    assert close(numpy_resnet.shake_shake(b1, b2, np.full(4, 0.5)), 0.5 * (b1 + b2))
+    assert close(db1 + db2, dy)  # the gradient is split, never scaled
+
+
+def test_shake_shake_rejects_bad_input():
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError, match="same shape"):
+        numpy_resnet.shake_shake(x, np.zeros((2, 4)), np.zeros(2))
+    with pytest.raises(ValueError, match=r"alpha must have shape \(2,\)"):
+        numpy_resnet.shake_shake(x, x, np.zeros(3))
+    with pytest.raises(ValueError, match=r"beta must have shape \(2,\)"):
+        numpy_resnet.shake_shake_backward(x, 0.5)
