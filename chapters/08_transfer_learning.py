@@ -1,28 +1,34 @@
 # %% [markdown]
 # # Chapter 8 — Transfer learning and fine-tuning
 #
-# A network trained on one task has learned features — strokes, edges, their combinations — that
-# are often useful for another. With few labels for the new task, starting from those features
-# beats starting from random weights. This chapter pretrains its own source network (nothing is
-# downloaded), then compares the ways of reusing it on a target task with five labelled examples
-# per class, and measures what can go wrong: forgetting the source task, and batch norm
-# statistics that drift although every weight is frozen.
+# A network trained on one task has learned features — edges, textures, shapes — that may be
+# useful for another. With few labels for the new task, starting from those features can beat
+# starting from random weights. This chapter pretrains its own source network on half of
+# Fashion-MNIST (nothing is downloaded), compares the ways of reusing it on the other half with
+# ten labelled images per class, and measures what can go wrong: forgetting the source task,
+# and batch-norm statistics that no longer fit the target images.
 #
 # **Learning goals.** After this chapter you can
 #
-# 1. state feature extraction, full fine-tuning, layer-wise fine-tuning and discriminative
-#    learning rates as choices of which parameters move and how fast;
+# 1. state feature extraction, full fine-tuning, freezing early stages, gradual unfreezing and
+#    discriminative learning rates as choices of which parameters move and how fast;
 # 2. save and reload a model's `state_dict`, and swap its classifier head;
-# 3. train a linear head on frozen features in NumPy and check its gradient against autograd;
-# 4. measure when transfer helps, and catastrophic forgetting of the source task;
-# 5. explain why a "frozen" batch-norm layer still changes in train mode, and prevent it.
+# 3. train a linear head on frozen features in NumPy to convergence and check its gradient
+#    against autograd;
+# 4. compare strategies fairly — paired target subsets, early stopping on a validation split
+#    for each — and measure forgetting of the source task;
+# 5. explain what batch norm's running statistics do under a shift between source and target
+#    images, and choose between keeping and re-estimating them.
 
 # %% tags=["parameters"]
 SEED = 0
-SOURCE_EPOCHS = 15  # pretraining epochs on the source task
-SHOTS = 5  # labelled target examples per class
-TARGET_EPOCHS = 40  # epochs on the target task (each epoch is one batch of SHOTS * 5 images)
-SEEDS = 4  # target subsets (and initializations) averaged in the comparison
+SOURCE_TRAIN = 2500  # source training images (classes 0-4), 14x14
+SOURCE_EPOCHS = 6  # pretraining epochs on the source task
+SHOTS = 10  # labelled target training images per class
+VAL_SHOTS = 10  # labelled target validation images per class (for early stopping)
+TARGET_EPOCHS = 100  # at most this many epochs on the target task (one full batch each)
+PATIENCE = 10  # early stopping: epochs without a better validation accuracy
+SEEDS = 3  # paired target subsets (each strategy sees the same ones)
 LEARNING_RATE = 3e-3  # Adam, for the head and for full fine-tuning
 BATCH_SIZE = 64
 
@@ -36,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import checks, data, models, numpy_nn, plotting, training, transfer
+from helpers.callbacks import EarlyStopping
 from helpers.device import best_device, describe
 from helpers.gradcheck import rel_error
 from helpers.reproducibility import seed_everything
@@ -58,52 +65,65 @@ print("device:", describe(device))
 # - **feature extraction**: $\theta_{1..K} = \theta_S$ fixed, only $\phi$ trains; the body is a
 #   fixed feature map $x \mapsto f_{\theta_S}(x)$ and the head is a linear classifier on it;
 # - **full fine-tuning**: start at $\theta_S$, everything trains;
-# - **layer-wise fine-tuning**: freeze the first $k$ parts (the most general features), train
-#   the rest;
+# - **freezing early stages**: the first $k$ parts stay at $\theta_S$ (the most general
+#   features), the rest trains;
+# - **gradual unfreezing**: first only $\phi$ trains, then every few epochs one more part,
+#   from the output toward the input;
 # - **discriminative learning rates**: everything trains, part $i$ with its own step size
-#   $\eta_i = \eta\,\gamma^{K+1-i}$ for part $i$ and $\eta$ for the head, with $\gamma < 1$,
-#   so early layers move least (section 5 uses $\gamma = 0.7$).
+#   $\eta_i = \eta\,\gamma^{K+1-i}$ and the head with $\eta$, $\gamma < 1$, so early layers
+#   move least (this chapter uses $\gamma = 0.5$).
 #
 # Moving away from $\theta_S$ can erase what the source task needed: **catastrophic
-# forgetting**. Small steps on the early layers limit it.
+# forgetting**.
 
 # %% [markdown]
 # ## 2. A source task and a target task
 #
-# Both come from the scikit-learn digits: the **source** task is to tell the digits 0–4 apart,
-# with every training image; the **target** task is to tell 5–9 apart from only `SHOTS`
-# labelled images per class. The two tasks share the pen strokes but no class.
+# Both come from Fashion-MNIST, averaged down to 14×14 pixels (`data.downsample`) so that every
+# experiment fits the chapter's time budget on one CPU thread. The **source** task is to tell
+# classes 0–4 apart (T-shirt, trouser, pullover, dress, coat) from `SOURCE_TRAIN` images; the
+# **target** task is classes 5–9 (sandal, shirt, sneaker, bag, ankle boot) from `SHOTS` labelled
+# images per class, with another `VAL_SHOTS` per class as the validation split that every
+# strategy's early stopping watches. A target subset is one such draw; the comparison repeats
+# each strategy on the same `SEEDS` subsets. The two tasks share the photographs' style, but
+# only the shirt resembles a source class.
 
 # %% tags=["nbval-check-output"]
-digits = data.load_digits(seed=SEED)
+fashion = data.load_fashion_mnist(seed=SEED)
 SOURCE, TARGET = [0, 1, 2, 3, 4], [5, 6, 7, 8, 9]
 
 
-def task(split, classes):
-    """The images of ``classes`` with labels renumbered 0..len(classes) - 1."""
-    keep = np.isin(split.y, classes)
-    return data.Split(split.x[keep], split.y[keep] - classes[0])
+def task(split, classes, size=None):
+    """The 14x14 images of ``classes``, labels renumbered 0..4; a stratified ``size`` of them."""
+    keep = np.flatnonzero(np.isin(split.y, classes))
+    if size is not None:
+        keep = keep[data.stratified_subset(split.y[keep], size, seed=SEED)]
+    return data.Split(data.downsample(split.x[keep]), split.y[keep] - classes[0])
 
 
-source = {name: task(getattr(digits, name), SOURCE) for name in ("train", "val", "test")}
-target = {name: task(getattr(digits, name), TARGET) for name in ("train", "val", "test")}
+source = {"train": task(fashion.train, SOURCE, SOURCE_TRAIN), "test": task(fashion.test, SOURCE, 2000)}
+target_pool, target_test = task(fashion.train, TARGET), task(fashion.test, TARGET, 2000)
 
 
-def few_shot(seed):
-    """SHOTS random target training images per class (a different subset per seed)."""
-    pick = np.random.default_rng(seed)
-    y = target["train"].y
-    idx = np.concatenate([pick.choice(np.flatnonzero(y == c), SHOTS, replace=False) for c in range(5)])
-    return data.Split(target["train"].x[idx], target["train"].y[idx])
+def target_subset(i):
+    """Subset i: SHOTS training and VAL_SHOTS validation images per class, disjoint."""
+    pick = np.random.default_rng([SEED, i])
+    y = target_pool.y
+    idx = np.stack([pick.choice(np.flatnonzero(y == c), SHOTS + VAL_SHOTS, replace=False)
+                    for c in range(5)])
+    train, val = idx[:, :SHOTS].ravel(), idx[:, SHOTS:].ravel()
+    return (data.Split(target_pool.x[train], target_pool.y[train]),
+            data.Split(target_pool.x[val], target_pool.y[val]))
 
 
 def loader(split, batch_size=BATCH_SIZE, shuffle=False, seed=0):
     return data.DeviceLoader(split.x, split.y, batch_size, shuffle=shuffle, seed=seed, device=device)
 
 
-print("source train / val / test:", [len(source[s].y) for s in ("train", "val", "test")])
-print("target available / used for training:", len(target["train"].y), "/", len(few_shot(0).y))
-print("target val / test:", len(target["val"].y), len(target["test"].y))
+shots, shots_val = target_subset(0)
+print("image shape:", source["train"].x.shape[1:])
+print("source train / test:", len(source["train"].y), len(source["test"].y))
+print("target train / val per subset:", len(shots.y), len(shots_val.y), " target test:", len(target_test.y))
 
 # %% [markdown]
 # ## 3. Pretraining, saving and reloading
@@ -119,11 +139,11 @@ def make_net(num_classes=5):
 torch.manual_seed(SEED)
 source_net = make_net()
 optimizer = torch.optim.Adam(source_net.parameters(), lr=LEARNING_RATE)
-source_history = training.fit(source_net, loader(source["train"], shuffle=True, seed=SEED),
-                              loader(source["val"]), optimizer, SOURCE_EPOCHS, desc="source")
-source_test_acc = training.evaluate(source_net, loader(source["test"])).accuracy
-print(f"source network: test accuracy on digits 0-4 {source_test_acc:.1%}")
-assert source_test_acc > 0.9, "the source network should learn its own task"
+source_history = training.fit(source_net, loader(source["train"], shuffle=True, seed=SEED), None,
+                              optimizer, SOURCE_EPOCHS, desc="source")
+source_test_acc = training.evaluate(source_net, loader(source["test"], 500)).accuracy
+print(f"source network: test accuracy on classes 0-4 {source_test_acc:.1%}")
+assert source_test_acc > 0.5, "the source network should learn its own task (chance is 20%)"
 
 # %% [markdown]
 # What is saved is the `state_dict`: a dictionary from parameter and buffer names (including the
@@ -148,35 +168,53 @@ print("reloaded network gives identical outputs:", same)
 # With the body frozen, the network is a fixed feature map: every image becomes a 32-number vector
 # $f(x)$, computed once. What is left is multinomial logistic regression on those vectors — a
 # linear layer $z = f W^\top + b$ and the softmax cross-entropy — which we train in NumPy with
-# full-batch gradient descent, using the layers of `helpers.numpy_nn`.
+# full-batch gradient descent, using the layers of `helpers.numpy_nn`. The features are
+# standardized with the training subset's mean and standard deviation, and a small weight decay
+# $\frac{\lambda}{2}\lVert W \rVert^2$ makes the minimum unique, so "trained to convergence" has a
+# meaning: we stop when the gradient's norm is below `tol`.
 
 # %%
-def features(net, split):
-    """The frozen body's pooled features, (N, 32) float64 NumPy (batch norm in eval mode)."""
+def features(net, x):
+    """The frozen body's pooled features of images x, (N, 32) float64 NumPy (BN in eval mode)."""
     net.eval()
     with torch.no_grad():
-        return net.features(torch.from_numpy(split.x).to(device)).double().cpu().numpy()
+        return net.features(torch.from_numpy(x).to(device)).double().cpu().numpy()
 
 
-def train_head_numpy(f, y, steps=300, lr=0.5, seed=0):
-    """Gradient descent on softmax regression: returns W (5, 32), b (5,)."""
-    w = np.random.default_rng(seed).standard_normal((5, f.shape[1])) * 0.01
-    b = np.zeros(5)
-    for _ in range(steps):
+def train_head_numpy(f, y, lr=0.5, weight_decay=1e-3, tol=1e-3, max_steps=10_000):
+    """Gradient descent on L2-regularized softmax regression until ||grad|| < tol.
+
+    Returns W (5, D), b (5,), the steps taken and the final gradient norm."""
+    w, b = np.zeros((5, f.shape[1])), np.zeros(5)
+    for steps in range(1, max_steps + 1):  # noqa: B007 (returned below)
         _, dz = numpy_nn.softmax_cross_entropy(numpy_nn.linear(f, w, b), y)
         _, dw, db = numpy_nn.linear_backward(dz, f, w)
+        dw = dw + weight_decay * w
+        norm = np.sqrt((dw**2).sum() + (db**2).sum())
+        if norm < tol:
+            break
         w, b = w - lr * dw, b - lr * db
-    return w, b
+    return w, b, steps, norm
 
 
-shots = few_shot(SEED)
-f_train, f_test = features(source_net, shots), features(source_net, target["test"])
-w_head, b_head = train_head_numpy(f_train, shots.y)
-numpy_head_acc = np.mean(numpy_nn.linear(f_test, w_head, b_head).argmax(1) == target["test"].y)
-print(f"NumPy head on frozen features: target test accuracy {numpy_head_acc:.1%}")
+def feature_extraction(net, train, test_x):
+    """Train the NumPy head on net's features of ``train``; its test accuracy and the head."""
+    f = features(net, train.x)
+    mu, sd = f.mean(0), f.std(0) + 1e-6
+    w, b, steps, norm = train_head_numpy((f - mu) / sd, train.y)
+    predictions = numpy_nn.linear((features(net, test_x) - mu) / sd, w, b).argmax(1)
+    return predictions, (w, b, steps, norm, (f - mu) / sd)
+
+
+predictions, (w_head, b_head, head_steps, head_norm, f_train) = feature_extraction(source_net, shots, target_test.x)
+numpy_head_acc = np.mean(predictions == target_test.y)
+print(f"NumPy head on frozen features: {head_steps} steps, final gradient norm {head_norm:.1e}, "
+      f"target test accuracy {numpy_head_acc:.1%}")
+assert head_norm < 1e-3, "the head did not reach the gradient tolerance"
 
 # %% [markdown]
-# The NumPy gradient of the head is the one autograd computes for the same features and weights:
+# The NumPy gradient of the head (without the weight decay) is the one autograd computes for the
+# same features and weights:
 
 # %% tags=["nbval-check-output"]
 logits = numpy_nn.linear(f_train, w_head, b_head)
@@ -184,174 +222,256 @@ _, dz = numpy_nn.softmax_cross_entropy(logits, shots.y)
 _, dw, db = numpy_nn.linear_backward(dz, f_train, w_head)
 w_t, b_t = torch.tensor(w_head, requires_grad=True), torch.tensor(b_head, requires_grad=True)
 F.cross_entropy(F.linear(torch.from_numpy(f_train), w_t, b_t), torch.from_numpy(shots.y)).backward()
-head_errors = [rel_error(dw, w_t.grad.numpy()), rel_error(db, b_t.grad.numpy())]
-assert max(head_errors) < 1e-9, f"NumPy head gradient disagrees with autograd: {head_errors}"
-print("NumPy head gradient matches autograd (relative error < 1e-9):", True)
+head_error = max(rel_error(dw, w_t.grad.numpy()), rel_error(db, b_t.grad.numpy()))
+print("NumPy head gradient matches autograd (relative error < 1e-9):", head_error < 1e-9)
 
 # %% [markdown]
-# ## 5. Five ways to use the pretrained network
+# ## 5. Six ways to use the pretrained network, on a fair budget
 #
-# Each strategy gets the same `SHOTS` images per class, the same epochs and Adam, and is repeated
-# on `SEEDS` different few-shot subsets. `helpers.transfer` does the bookkeeping: `freeze`
-# switches `requires_grad` off, `parameter_groups` gives each part of the network its own learning
-# rate, and `freeze_batchnorm` keeps batch-norm layers on their source statistics (section 8 says
-# why that matters).
+# Every strategy trains with Adam on the same subsets, one full batch of `5 * SHOTS` images per
+# epoch, for at most `TARGET_EPOCHS` epochs; early stopping (`helpers.callbacks.EarlyStopping`)
+# watches the subset's validation accuracy, stops after `PATIENCE` epochs without a better one,
+# and restores the best weights. Feature extraction is the NumPy head of section 4, trained to
+# its gradient tolerance. `helpers.transfer` does the bookkeeping: `freeze` switches
+# `requires_grad` off, `freeze_batchnorm` keeps frozen parts' batch norm on the source
+# statistics, `parameter_groups` gives each part its own learning rate, and
+# `GradualUnfreezing` is a `fit` callback that unfreezes one more part every `UNFREEZE_EVERY`
+# epochs. For each run we also keep the relative change of the stem's filters,
+# $\lVert W_1 - W_1^{S} \rVert / \lVert W_1^{S} \rVert$ (`transfer.first_layer_change`).
 
 # %%
+UNFREEZE_EVERY = 3
+
+
 def parts(net):
     """The network from input to output: stem, the four blocks, the head."""
     return [net.stem, *net.blocks, net.fc]
 
 
-def prepare(strategy, seed):
-    """A network and optimizer for one strategy; the head is always new."""
+def prepare(strategy, seed, k=0, top_lr=LEARNING_RATE, factor=1.0):
+    """A network, optimizer and callbacks for one strategy; the head is always new.
+
+    ``k``: parts frozen for "freeze k" (pretrained) and "random, freeze k" (random init);
+    ``top_lr``, ``factor``: the learning rates of "discriminative LRs"."""
     torch.manual_seed(seed)
-    if strategy == "from scratch":
-        net = make_net()
-    else:
+    net = make_net()
+    if strategy not in ("from scratch", "random, freeze k"):
         net = copy.deepcopy(source_net)
         net.fc = torch.nn.Linear(net.fc.in_features, 5).to(device)
-    if strategy == "feature extraction":
-        transfer.freeze(net)
-        transfer.freeze(net.fc, frozen=False)
-        transfer.freeze_batchnorm(net)
-    if strategy == "freeze stem + stage 1":
-        transfer.freeze_batchnorm(net.stem)
-        transfer.freeze_batchnorm(net.blocks[:2])
-        for part in parts(net)[:3]:
+    callbacks = [EarlyStopping("val_acc", patience=PATIENCE)]
+    if strategy in ("freeze k", "random, freeze k"):
+        for part in parts(net)[:k]:
             transfer.freeze(part)
+            transfer.freeze_batchnorm(part)
+    if strategy == "gradual unfreezing":
+        callbacks.append(transfer.GradualUnfreezing(parts(net), every=UNFREEZE_EVERY))
     if strategy == "discriminative LRs":
-        lrs = transfer.discriminative_lrs(LEARNING_RATE, len(parts(net)), factor=0.7)
-        return net, torch.optim.Adam(transfer.parameter_groups(parts(net), lrs))
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    return net, torch.optim.Adam(trainable, lr=LEARNING_RATE)
+        lrs = transfer.discriminative_lrs(top_lr, len(parts(net)), factor=factor)
+        return net, torch.optim.Adam(transfer.parameter_groups(parts(net), lrs)), callbacks
+    trainable = [p for p in net.parameters() if p.requires_grad or strategy == "gradual unfreezing"]
+    return net, torch.optim.Adam(trainable, lr=top_lr), callbacks
 
 
-def run(strategy, seed, val=None):
-    net, opt = prepare(strategy, seed)
-    shots = few_shot(seed)
-    history = training.fit(net, loader(shots, len(shots.y), shuffle=True, seed=seed), val, opt,
-                           TARGET_EPOCHS, progress=False)
-    return net, history, training.evaluate(net, loader(target["test"])).accuracy
+def run(strategy, i, **options):
+    """Train one strategy on target subset i; returns a dict of what we measure."""
+    train, val = target_subset(i)
+    net, opt, callbacks = prepare(strategy, SEED * 100 + i, **options)
+    stem_before = net.stem[0].weight.detach().clone()
+    history = training.fit(net, loader(train, len(train.y), shuffle=True, seed=i), loader(val, 100),
+                           opt, TARGET_EPOCHS, callbacks=callbacks, progress=False)
+    return {"acc": training.evaluate(net, loader(target_test, 1000)).accuracy, "history": history,
+            "stem change": transfer.first_layer_change(stem_before, net.stem[0].weight.detach()),
+            "net": net}
 
 
-STRATEGIES = ["from scratch", "feature extraction", "full fine-tuning", "freeze stem + stage 1",
-              "discriminative LRs"]
-results = {s: [run(s, seed)[2] for seed in range(SEEDS)] for s in STRATEGIES}
-print(f"target test accuracy with {SHOTS} labels per class, mean ± std over {SEEDS} subsets:")
-for strategy, accs in results.items():
-    print(f"  {strategy:24s} {np.mean(accs):6.1%} ± {np.std(accs):.1%}   trainable parameters "
-          f"{models.count_parameters(prepare(strategy, 0)[0]):,}")
-
-# %% [markdown]
-# The claim, checked on the mean over the subsets: starting from the pretrained network and
-# fine-tuning it beats training from scratch by at least four points when labels are this scarce.
-
-# %%
-mean = {s: float(np.mean(a)) for s, a in results.items()}
-assert mean["full fine-tuning"] > mean["from scratch"] + 0.04, mean
-assert mean["discriminative LRs"] > mean["from scratch"] + 0.04, mean
-
-# %% [markdown]
-# Learning curves for one subset show the difference from the first epochs: the pretrained
-# networks start from useful features and need only to find the new classes.
+STRATEGIES = {  # name: (what prepare builds, its options)
+    "from scratch": ("from scratch", {}),
+    "full fine-tuning": ("full fine-tuning", {}),
+    "freeze stem + stage 1": ("freeze k", {"k": 3}),
+    "gradual unfreezing": ("gradual unfreezing", {}),
+    "discriminative LRs": ("discriminative LRs", {"factor": 0.5}),
+}
+runs = {name: [run(kind, i, **options) for i in range(SEEDS)]
+        for name, (kind, options) in STRATEGIES.items()}
+runs["feature extraction"] = [
+    {"acc": float(np.mean(feature_extraction(source_net, target_subset(i)[0], target_test.x)[0] == target_test.y)),
+     "stem change": 0.0} for i in range(SEEDS)]
+acc = {s: np.array([r["acc"] for r in rs]) for s, rs in runs.items()}
 
 # %%
-curves = {s: run(s, SEED, val=loader(target["val"]))[1] for s in ["from scratch", "full fine-tuning", "feature extraction"]}
-plotting.plot_history(curves, metrics=("acc",), title=f"Target task, {SHOTS} labels per class")
+def spread(values, fmt=".1%"):
+    v = np.asarray(values, dtype=float)
+    sd = np.std(v, ddof=1) if len(v) > 1 else 0.0
+    return f"{v.mean():{fmt}} ± {sd:{fmt}} [{v.min():{fmt}}, {v.max():{fmt}}]"
+
+
+print(f"target test accuracy, {SHOTS} labels per class, mean ± std [min, max] over {SEEDS} subsets:")
+for s in runs:
+    line = f"  {s:22s} {spread(acc[s])}  stem filters moved {spread([r['stem change'] for r in runs[s]], '.3f')}"
+    if "history" in runs[s][0]:
+        epochs = [len(r["history"]) for r in runs[s]]
+        capped = sum(e == TARGET_EPOCHS for e in epochs)
+        line += f"  epochs {min(epochs)}-{max(epochs)}, {capped} hit the cap"
+    print(line)
 
 # %% [markdown]
-# ## 6. Catastrophic forgetting
+# Every run above stopped on its own (the count that hit the epoch cap is printed), so no
+# strategy was cut off while still improving. What holds on every subset, and is asserted: the
+# discriminative learning rates (the stem steps $0.5^5 \approx 1/32$ as fast as the head) move
+# the stem filters less than full fine-tuning does. How far the filters move under full
+# fine-tuning is printed above: a few percent, not zero. The accuracies are compared in the
+# next cells; with ten labels per class the spread across subsets is wide, so read the mean
+# beside its standard deviation.
+
+# %%
+full_moves = np.array([r["stem change"] for r in runs["full fine-tuning"]])
+discriminative_moves = np.array([r["stem change"] for r in runs["discriminative LRs"]])
+print("stem change, discriminative LRs / full fine-tuning per subset:",
+      np.round(discriminative_moves / full_moves, 3).tolist())
+assert np.all(discriminative_moves < full_moves), "smaller stem rates should move the stem less"
+
+# %% [markdown]
+# The pretrained strategies against training from scratch, paired on the subsets:
+
+# %%
+pretrained = ["full fine-tuning", "freeze stem + stage 1", "gradual unfreezing", "discriminative LRs"]
+for s in [*pretrained, "feature extraction"]:
+    print(f"  {s:22s} minus from scratch: {spread(acc[s] - acc['from scratch'])}")
+best_pretrained = np.max([acc[s] for s in pretrained], axis=0)
+assert best_pretrained.mean() > acc["from scratch"].mean(), "no pretrained strategy beat scratch on average"
+
+# %% [markdown]
+# ## 6. Does pretraining speed up convergence?
+#
+# "Fine-tuning converges faster" becomes a number: for each subset, take the lower of the two
+# best validation accuracies that training from scratch and full fine-tuning reached, and count
+# the steps (here one step = one epoch = one full batch) each needed to reach it first
+# (`transfer.steps_to_accuracy`). Both reach it by construction.
+
+# %%
+def steps_to_common_target(a, b):
+    threshold = min(max(a["history"].val_acc), max(b["history"].val_acc))
+    return threshold, [transfer.steps_to_accuracy(r["history"].val_acc, threshold) for r in (a, b)]
+
+
+speed = [steps_to_common_target(s, f) for s, f in zip(runs["from scratch"], runs["full fine-tuning"], strict=True)]
+for i, (threshold, (n_scratch, n_tuned)) in enumerate(speed):
+    print(f"subset {i}: validation accuracy {threshold:.0%} reached after {n_scratch} steps from "
+          f"scratch, {n_tuned} fine-tuning")
+ratios = np.array([n_scratch / n_tuned for _, (n_scratch, n_tuned) in speed])
+print(f"steps from scratch / steps fine-tuning: {spread(ratios, '.2f')}")
+
+# %% [markdown]
+# In the run stored here fine-tuning reached the common target in fewer steps than training from
+# scratch on every subset; the ratio printed above has a wide spread over three subsets, so it is
+# reported, not asserted. The curves of subset 0 (validation dashed) show where the time goes:
+# from scratch, the validation accuracy stalls low after a few steps and early stopping ends
+# the run; the pretrained starts climb further.
+
+# %%
+curves = {s: runs[s][0]["history"] for s in ["from scratch", "full fine-tuning", "discriminative LRs"]}
+plotting.plot_history(curves, metrics=("acc",), title=f"Target task, subset 0, {SHOTS} labels per class")
+
+# %% [markdown]
+# ## 7. Forgetting against target accuracy
 #
 # After fine-tuning, does the network still do the source task? We put the *source* head back on
-# the fine-tuned body and measure accuracy on the digits 0–4. Fine-tuning everything with a large
-# learning rate moves the early layers far from $\theta_S$; discriminative learning rates move
-# them little.
+# the fine-tuned body and measure accuracy on classes 0–4. Each learning-rate configuration is a
+# point: target accuracy against source accuracy, averaged over the subsets. Feature extraction
+# forgets nothing by construction (its body is the source network).
 
 # %%
-def source_accuracy_after(strategy_net):
-    net = copy.deepcopy(strategy_net)
+def source_accuracy_after(net):
+    net = copy.deepcopy(net)
     net.fc = copy.deepcopy(source_net.fc)
-    return training.evaluate(net, loader(source["test"])).accuracy
+    return training.evaluate(net, loader(source["test"], 500)).accuracy
 
 
-forgetting = {}
-for name, top_lr, factor in [("all layers, lr 1e-2", 1e-2, 1.0), ("lr 3e-3 x 0.3 per part down", 3e-3, 0.3)]:
-    net, _ = prepare("full fine-tuning", SEED)
-    lrs = transfer.discriminative_lrs(top_lr, len(parts(net)), factor=factor)
-    opt = torch.optim.Adam(transfer.parameter_groups(parts(net), lrs))
-    stem_before = net.stem[0].weight.detach().clone()
-    training.fit(net, loader(few_shot(SEED), 5 * SHOTS, shuffle=True), None, opt, TARGET_EPOCHS, progress=False)
-    forgetting[name] = (
-        training.evaluate(net, loader(target["test"])).accuracy,
-        source_accuracy_after(net),
-        transfer.first_layer_change(stem_before, net.stem[0].weight.detach()),
-    )
+lr_configs = {
+    "all parts, lr 1e-2": [run("discriminative LRs", i, top_lr=1e-2, factor=1.0) for i in range(SEEDS)],
+    "all parts, lr 3e-3": runs["full fine-tuning"],
+    "3e-3, x0.5 per part down": runs["discriminative LRs"],
+    "3e-3, x0.2 per part down": [run("discriminative LRs", i, factor=0.2) for i in range(SEEDS)],
+}
+forgetting = {name: (np.array([r["acc"] for r in rs]), np.array([source_accuracy_after(r["net"]) for r in rs]))
+              for name, rs in lr_configs.items()}
+forgetting["feature extraction"] = (acc["feature extraction"], np.full(SEEDS, source_test_acc))
 print(f"source network before fine-tuning: source accuracy {source_test_acc:.1%}")
-for name, (tgt, src, change) in forgetting.items():
-    print(f"{name:28s} target {tgt:.1%}  source {src:.1%}  stem weights moved {change:.0%}")
-
-# %% [markdown]
-# The claim, checked: the large learning rate forgets more of the source task than the small,
-# discriminative one, and moves the first layer further.
+for name, (tgt, src) in forgetting.items():
+    print(f"  {name:26s} target {spread(tgt)}  source {spread(src)}")
 
 # %%
-(_, src_big, move_big), (_, src_small, move_small) = forgetting.values()
-assert src_big < src_small - 0.05, forgetting
-assert move_big > 2 * move_small, forgetting
+fig, ax = plotting.subplots()
+for name, (tgt, src) in forgetting.items():
+    ax.errorbar(100 * tgt.mean(), 100 * src.mean(), xerr=100 * tgt.std(ddof=1) if SEEDS > 1 else 0,
+                yerr=100 * src.std(ddof=1) if SEEDS > 1 else 0, fmt="o", capsize=3, label=name)
+ax.set_xlabel("target test accuracy (%)")
+ax.set_ylabel("source test accuracy after (%)")
+ax.set_title("Forgetting against target accuracy (mean ± std over subsets)")
+_ = ax.legend(fontsize="small")
 
 # %% [markdown]
-# ## 7. Which layers transfer?
+# The claim, checked on every subset: the large learning rate on every part forgets more of the
+# source task than the configuration whose rates shrink by 0.2 per part toward the input.
+
+# %%
+forgot_big, forgot_small = forgetting["all parts, lr 1e-2"][1], forgetting["3e-3, x0.2 per part down"][1]
+print("source accuracy, x0.2 per part minus lr 1e-2 everywhere:", spread(forgot_small - forgot_big))
+assert np.all(forgot_big < forgot_small), "lr 1e-2 on every part should forget more"
+
+# %% [markdown]
+# ## 8. Which layers transfer?
 #
-# Freeze the first $k$ parts of the pretrained network (stem, then blocks) and fine-tune the rest.
-# Early layers hold generic stroke detectors, so freezing them costs little; freezing the late,
-# source-specific blocks costs more.
+# Freeze the first $k$ parts of the pretrained network (stem, then blocks) and fine-tune the
+# rest. The control freezes the same parts of a *randomly initialized* network: if pretrained
+# features did not matter, the two would do equally well. $k = 0$ is full fine-tuning against
+# training from scratch, $k = 3$ freezes the stem and stage 1 (section 5), $k = 5$ everything
+# but the head.
 
 # %%
-frozen_counts = list(range(len(parts(source_net))))  # 0 .. 5: up to every part but the head
-
-
-def run_frozen(k, seed):
-    net, _ = prepare("full fine-tuning", seed)
-    for part in parts(net)[:k]:
-        transfer.freeze(part)
-        transfer.freeze_batchnorm(part)
-    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=LEARNING_RATE)
-    training.fit(net, loader(few_shot(seed), 5 * SHOTS, shuffle=True, seed=seed), None, opt,
-                 TARGET_EPOCHS, progress=False)
-    return training.evaluate(net, loader(target["test"])).accuracy
-
-
-by_frozen = np.array([[run_frozen(k, seed) for seed in range(2)] for k in frozen_counts])
-plotting.plot_lines(frozen_counts, {"target test accuracy": by_frozen.mean(1) * 100},
-                    xlabel="parts frozen (stem, block 1, ..., block 4)", ylabel="accuracy (%)",
-                    title="Freezing more of the pretrained network")
-
-# %%
-print("mean accuracy by parts frozen:", np.round(by_frozen.mean(1), 3).tolist())
-assert by_frozen[1].mean() > by_frozen[-1].mean(), "freezing only the stem should beat freezing everything"
+FROZEN = [0, 3, 5]
+sweep = {"pretrained": [], "random init (control)": []}
+for k in FROZEN:
+    sweep["pretrained"].append(acc["full fine-tuning"] if k == 0 else acc["freeze stem + stage 1"] if k == 3
+                               else np.array([run("freeze k", i, k=k)["acc"] for i in range(SEEDS)]))
+    sweep["random init (control)"].append(acc["from scratch"] if k == 0 else
+                                          np.array([run("random, freeze k", i, k=k)["acc"] for i in range(SEEDS)]))
+for name, rows in sweep.items():
+    print(f"{name:22s}", "  ".join(f"k={k}: {a.mean():.1%}" for k, a in zip(FROZEN, rows, strict=True)))
+plotting.plot_lines(FROZEN, {name: [100 * a.mean() for a in rows] for name, rows in sweep.items()},
+                    xlabel="parts frozen (stem, block 1, ..., block 4)", ylabel="target test accuracy (%)",
+                    title="Freezing the first k parts: pretrained against random")
 
 # %% [markdown]
-# The first layer's filters before and after full fine-tuning: they barely change — the strokes of
-# 0–4 are the strokes of 5–9.
+# The claim, checked: with parts frozen ($k = 3$ and $k = 5$), the pretrained network beats the
+# random control on average over the subsets and the two values of $k$, by at least ten points.
+# Freezing more of the pretrained network costs target accuracy here: the frozen late blocks hold
+# features for clothes, not for shoes and bags.
 
 # %%
-tuned, _, _ = run("full fine-tuning", SEED)
+gap = np.mean(sweep["pretrained"][1:]) - np.mean(sweep["random init (control)"][1:])
+print(f"pretrained minus random control, frozen k >= 1: {gap:.1%}")
+assert gap > 0.10, "frozen pretrained parts should carry useful features"
+
+# %% [markdown]
+# The first layer's filters before and after full fine-tuning on subset 0 (their relative
+# change is printed in section 5):
+
+# %%
+tuned = runs["full fine-tuning"][0]["net"]
 stem_filters = torch.cat([source_net.stem[0].weight[:8], tuned.stem[0].weight[:8]]).detach()
 plotting.filter_grid(stem_filters, ncols=8, title="Stem filters: source (top) and fine-tuned (bottom)")
 
 # %% [markdown]
-# ## 8. Batch norm in transfer
+# ## 9. Batch norm in transfer
 #
 # `requires_grad=False` stops the gradient, but not batch norm's *running statistics*: in train
 # mode every forward pass normalizes with the batch's own mean and variance and moves the running
 # estimates toward them. So a body whose every weight is "frozen", trained in train mode, is no
-# longer the source network afterwards: its normalization now follows the target data. Keeping
-# batch norm in eval mode — in a way `fit`'s `model.train()` cannot undo — keeps it exact.
-#
-# We train only a new head on the frozen body, once with batch norm left in train mode and once
-# with `transfer.freeze_batchnorm`, then put the *source* head back and compare with the source
-# network.
+# longer the source network afterwards. Keeping batch norm in eval mode — in a way `fit`'s
+# `model.train()` cannot undo — keeps it exact. We train only a new head on the frozen body,
+# once with batch norm left in train mode and once with `transfer.freeze_batchnorm`, then put
+# the *source* head back and compare with the source network.
 
 # %%
 def head_on_frozen_body(keep_bn_eval):
@@ -361,7 +481,7 @@ def head_on_frozen_body(keep_bn_eval):
         transfer.freeze_batchnorm(net)
     net.fc = torch.nn.Linear(net.fc.in_features, 5).to(device)  # only the new head trains
     opt = torch.optim.Adam(net.fc.parameters(), lr=LEARNING_RATE)
-    training.fit(net, loader(few_shot(SEED), 5, shuffle=True), None, opt, 10, progress=False)
+    training.fit(net, loader(shots, 10, shuffle=True), None, opt, 5, progress=False)
     return net
 
 
@@ -374,24 +494,70 @@ for name, keep in [("BN left in train mode", False), ("BN frozen (eval mode)", T
     with torch.no_grad():
         change = (net.eval()(probe) - source_logits).abs().max().item()
     moved = not torch.equal(net.stem[1].running_mean, source_net.stem[1].running_mean)
-    bn_results[name] = (moved, change, training.evaluate(net, loader(source["test"])).accuracy)
-    print(f"{name:22s} running statistics changed: {moved!s:5s}  largest logit change "
-          f"{change:.3f}  source accuracy {bn_results[name][2]:.1%}")
+    bn_results[name] = (moved, change)
+    print(f"{name:22s} running statistics changed: {moved!s:5s}  largest logit change {change:.3f}")
 
 # %% tags=["nbval-check-output"]
-(moved_train, change_train, _), (moved_eval, change_eval, _) = bn_results.values()
-assert moved_train and change_train > 1e-3, "train-mode BN should have changed the network"
-assert not moved_eval and change_eval == 0.0, "frozen BN must leave the source network exact"
-print("frozen weights + BN in train mode: the source network changed:", True)
-print("frozen weights + frozen BN: the source network is unchanged:", True)
+(moved_train, change_train), (moved_eval, change_eval) = bn_results.values()
+print("frozen weights + BN in train mode, the source network changed:", moved_train and change_train > 1e-3)
+print("frozen weights + frozen BN, the source network is unchanged:", not moved_eval and change_eval == 0.0)
 
 # %% [markdown]
-# How much the drift hurts depends on how far the target statistics are from the source's and on
-# the batch size: here the source accuracy printed above barely moved, because 5–9 are drawn with
-# the same pen as 0–4; with a real domain shift (photographs to sketches, say) it is the classic
-# cause of a fine-tuned model that "works in training and fails in evaluation". Either way the
-# network is silently no longer the one that was saved, which is reason enough to freeze batch norm
-# whenever the body is frozen.
+# Whether the drift hurts depends on how far the target statistics are from the source's. To see
+# a real shift, invert the contrast of the target images, $x \mapsto 1 - x$: a dark background
+# becomes white, and the stem's outputs get a very different mean and variance from those the
+# source statistics describe. Two choices for the body's batch norm:
+#
+# - **keep** the source statistics (frozen batch norm), or
+# - **re-estimate** them on the target images (`transfer.reestimate_batchnorm`, "AdaBN": one pass
+#   over the target training images in train mode, no gradient, no weight changes).
+#
+# We compare them for feature extraction (the NumPy head to convergence on top) and for full
+# fine-tuning, where batch norm either stays frozen at the source statistics or trains in train
+# mode (normalizing with target batch statistics, as by default).
+
+# %%
+def inverted(split):
+    return data.Split(1.0 - split.x, split.y)
+
+
+inverted_test = inverted(target_test)
+bn_shift = {"feature extraction, source BN statistics": [], "feature extraction, re-estimated on target": [],
+            "fine-tuning, BN frozen at source": [], "fine-tuning, BN in train mode": []}
+for i in range(SEEDS):
+    train, val = map(inverted, target_subset(i))
+    for name, adapt in [("source BN statistics", False), ("re-estimated on target", True)]:
+        net = copy.deepcopy(source_net)
+        if adapt:
+            transfer.reestimate_batchnorm(net, torch.from_numpy(train.x).to(device))
+        predictions = feature_extraction(net, train, inverted_test.x)[0]
+        bn_shift[f"feature extraction, {name}"].append(np.mean(predictions == inverted_test.y))
+    for name, frozen_bn in [("BN frozen at source", True), ("BN in train mode", False)]:
+        torch.manual_seed(SEED * 100 + i)
+        net = copy.deepcopy(source_net)
+        net.fc = torch.nn.Linear(net.fc.in_features, 5).to(device)
+        if frozen_bn:
+            transfer.freeze_batchnorm(net)
+        opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=LEARNING_RATE)
+        training.fit(net, loader(train, len(train.y), shuffle=True, seed=i), loader(val, 100), opt, TARGET_EPOCHS,
+                     callbacks=[EarlyStopping("val_acc", patience=PATIENCE)], progress=False)
+        bn_shift[f"fine-tuning, {name}"].append(training.evaluate(net, loader(inverted_test, 1000)).accuracy)
+print("contrast-inverted target, test accuracy over the subsets:")
+for name, accs in bn_shift.items():
+    print(f"  {name:45s} {spread(accs)}")
+
+# %% [markdown]
+# What this measured, and did not: when the chapter was written (`SEED = 0`), re-estimating the
+# statistics on the inverted images *lowered* feature extraction's accuracy, and the two
+# fine-tuning variants were within each other's spread. Re-estimating makes each channel's
+# target activations zero-mean and unit-variance again, but the source network's later layers
+# were trained on features that the inversion changed in more than their first two moments,
+# and 50 images give noisy statistics; a linear head trained to convergence on either set of
+# features adapts to the shift as well. Neither direction held by a margin we could size over
+# the subsets, so neither is asserted: the lesson is to *measure* both variants on the target
+# validation split rather than to assume that adapted statistics help. What is certain is the
+# mechanism shown above: frozen weights with batch norm in train mode silently change the
+# saved network.
 
 # %% [markdown]
 # ## Exercises
@@ -486,40 +652,47 @@ def bn_eval(model):
 checks.check_bn_eval(bn_eval)
 
 # %% [markdown]
-# **Exercise 4 — choosing a strategy (discussion).** Rerun section 5 with `SHOTS = 25` (in the
-# parameters cell). How does the gap between fine-tuning and training from scratch change? When
-# would you expect feature extraction to beat fine-tuning? Consider the size of the target set
-# and how similar the two tasks are.
+# **Exercise 4 — choosing a strategy (discussion).** Rerun section 5 with `SHOTS = 50` (in the
+# parameters cell). How does the gap between the pretrained strategies and training from
+# scratch change? When would you expect feature extraction to beat fine-tuning? Consider the
+# size of the target set and how similar the two tasks are.
 #
 # <details><summary>Answer</summary>
 #
 # With five times as many labels the network trained from scratch has much more to learn from,
-# so expect the gap to fine-tuning to shrink: pretraining is a prior, and a prior matters less
-# as data grows. Measure it over the `SEEDS` subsets and compare the gap with the printed
-# spreads before calling a change real. Feature extraction trains only the head (165
-# parameters here against 42,197), so it cannot overfit the body and costs one pass to compute
-# the features; it wins when the target set is so small that fine-tuning the whole network
-# overfits it, *and* the source features already separate the target classes linearly — the
-# tasks are close (the same kind of images and a source task at least as broad, like ImageNet
-# features for another set of photographs). Here the second condition fails: features that
-# tell 0–4 apart are not sufficient for 5–9, so the later blocks must adapt and fine-tuning
-# wins. With more target data, or a target far from the source, fine-tuning (with small
-# learning rates on the early layers) is the safer choice.
+# so expect the gap to shrink: pretraining is a prior, and a prior matters less as data grows.
+# Measure it over the `SEEDS` subsets and compare the gap with the printed spreads before
+# calling a change real. Feature extraction trains only the head (165 parameters here), so it
+# cannot overfit the body and costs one pass to compute the features; it wins when the target
+# set is so small that fine-tuning the whole network overfits it, *and* the source features
+# already separate the target classes linearly — the tasks are close (the same kind of images
+# and a source task at least as broad, like ImageNet features for another set of photographs).
+# Here the source classes are clothes and the target classes mostly shoes and bags, so the
+# later blocks have something to adapt. With more target data, or a target far from the
+# source, fine-tuning (with small learning rates on the early layers) is the safer choice.
 # </details>
 
 # %% [markdown]
 # ## Summary
 #
 # - Transfer learning starts the target task from a source network's parameters. Feature
-#   extraction trains only a new head on frozen features; fine-tuning lets some or all layers move,
-#   possibly each at its own learning rate.
+#   extraction trains only a new head on frozen features; fine-tuning lets some or all parts move,
+#   possibly each at its own learning rate, possibly unfrozen one part at a time.
 # - A `state_dict` (parameters and batch-norm buffers) saves and restores a network exactly; a new
 #   head replaces the old classifier.
-# - With five labels per class, fine-tuning the pretrained network beat training from scratch by a
-#   wide margin on average; here plain feature extraction was worse than both, because features
-#   tuned to tell 0–4 apart are not linearly sufficient for 5–9 — the later blocks must adapt.
-# - Large learning rates on every layer make the network forget its source task and move the
-#   first layer far; small learning rates on early layers keep both.
+# - With ten labels per class of Fashion-MNIST 5–9 and early stopping on a validation split for
+#   every strategy, the best pretrained strategy beat training from scratch on average (asserted;
+#   the paired differences are printed in section 5), and fine-tuning reached the common
+#   validation accuracy in fewer steps (printed, not asserted).
+# - Forgetting is a trade-off, not a free lunch: smaller learning rates on the early parts keep
+#   more of the source task (asserted against lr 1e-2 everywhere) but, in the run stored here,
+#   also reached a lower target accuracy than full fine-tuning at 3e-3 — the figure of
+#   section 7 shows both axes.
+# - Frozen pretrained parts carry useful features: against a randomly initialized network with
+#   the same parts frozen they win by more than ten points (asserted). Discriminative rates move
+#   the stem filters less than full fine-tuning (asserted); full fine-tuning moves them by the
+#   few percent printed in section 5.
 # - Freezing parameters does not freeze batch norm: in train mode its running statistics follow
-#   the new data and the saved network silently changes. Keep it in eval mode
-#   (`transfer.freeze_batchnorm`) when the body is frozen.
+#   the new data and the saved network silently changes; `transfer.freeze_batchnorm` keeps it in
+#   eval mode. Under a real shift (inverted contrast), whether re-estimated statistics help was
+#   measured, not assumed, and here they did not help feature extraction.

@@ -1,4 +1,5 @@
-"""Transfer learning: freezing layers, per-layer learning rates, and batch norm held in eval mode.
+"""Transfer learning: freezing layers, per-layer learning rates, gradual unfreezing, and batch
+norm held in eval mode or re-estimated on the target data.
 
 Works on any ``torch.nn.Module``; the examples use ``helpers.models.resnet``, whose parts are
 ``stem``, ``blocks`` (one module per residual block) and ``fc``.
@@ -10,6 +11,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+from helpers.training import Callback, History
 
 
 def freeze(module: nn.Module, frozen: bool = True) -> nn.Module:
@@ -93,3 +96,69 @@ def first_layer_change(before: torch.Tensor, after: torch.Tensor) -> float:
         raise ValueError(f"first_layer_change: shapes differ, {tuple(before.shape)} vs "
                          f"{tuple(after.shape)}")
     return float((after - before).norm() / before.norm().clamp_min(1e-12))
+
+
+class GradualUnfreezing(Callback):
+    """A ``fit`` callback that trains the last part first and unfreezes one more part, from the
+    output toward the input, every ``every`` epochs (ULMFiT's gradual unfreezing).
+
+    ``parts`` are sub-modules in order from the input to the output. At the start only
+    ``parts[-1]`` trains; after epoch ``e`` the last ``1 + e // every`` parts train. Build the
+    optimizer over *all* parameters: the frozen ones get no gradient, and optimizers skip a
+    parameter whose ``.grad`` is None, so they start moving once they are unfrozen.
+    """
+
+    def __init__(self, parts: Sequence[nn.Module], every: int = 1):
+        if len(parts) < 1:
+            raise ValueError(f"GradualUnfreezing: need at least one part, got {len(parts)}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"GradualUnfreezing: every must be an int >= 1, got {every!r}")
+        self.parts, self.every = list(parts), every
+
+    def trainable_parts(self, epoch: int) -> int:
+        """How many parts (counted from the output) train after ``epoch`` epochs."""
+        return min(len(self.parts), 1 + epoch // self.every)
+
+    def _apply(self, n: int) -> None:
+        for i, part in enumerate(self.parts):
+            freeze(part, frozen=i < len(self.parts) - n)
+
+    def on_train_begin(self, model: nn.Module, history: History) -> None:
+        self._apply(self.trainable_parts(len(history)))
+
+    def on_epoch_end(self, epoch: int, model: nn.Module, history: History) -> bool:
+        self._apply(self.trainable_parts(epoch))
+        return False
+
+
+@torch.no_grad()
+def reestimate_batchnorm(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> nn.Module:
+    """Replace the running mean and variance of every batch-norm layer of ``model`` by the
+    statistics of the images ``x`` (N, C, H, W) ("AdaBN"); the weights do not change.
+
+    Each layer's statistics are the average over the batches of ``x`` (``momentum=None``,
+    PyTorch's cumulative average), computed in train mode without gradients; the model is left in
+    eval mode. Layers that are ``FrozenBatchNorm2d`` keep their statistics. Returns ``model``.
+    """
+    if x.ndim != 4 or len(x) < 2:
+        raise ValueError(f"reestimate_batchnorm: expected x (N, C, H, W) with N >= 2, got shape "
+                         f"{tuple(x.shape)}")
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+             and not isinstance(m, FrozenBatchNorm2d)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    for start in range(0, len(x), batch_size):
+        model(x[start:start + batch_size])
+    for m, momentum in zip(norms, momenta, strict=True):
+        m.momentum = momentum
+    return model.eval()
+
+
+def steps_to_accuracy(accuracies: Sequence[float], threshold: float) -> int | None:
+    """The first 1-based index at which ``accuracies`` (one value per step or epoch) reaches
+    ``threshold``, or None if it never does."""
+    hits = [i for i, a in enumerate(accuracies, start=1) if a >= threshold]
+    return hits[0] if hits else None

@@ -72,3 +72,52 @@ def test_first_layer_change():
     assert first_layer_change(a, 2 * a) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="shapes differ"):
         first_layer_change(a, torch.ones(3))
+
+
+def test_gradual_unfreezing_opens_one_part_per_period():
+    from helpers.training import History
+    from helpers.transfer import GradualUnfreezing
+
+    model = net()
+    parts = [model[0], model[3], model[5]]
+    cb = GradualUnfreezing(parts, every=2)
+    cb.on_train_begin(model, History())
+    assert [next(p.parameters()).requires_grad for p in parts] == [False, False, True]
+    cb.on_epoch_end(1, model, History())
+    assert [next(p.parameters()).requires_grad for p in parts] == [False, False, True]
+    cb.on_epoch_end(2, model, History())
+    assert [next(p.parameters()).requires_grad for p in parts] == [False, True, True]
+    cb.on_epoch_end(9, model, History())
+    assert [next(p.parameters()).requires_grad for p in parts] == [True, True, True]
+    with pytest.raises(ValueError, match="every must be an int >= 1"):
+        GradualUnfreezing(parts, every=0)
+    with pytest.raises(ValueError, match="at least one part"):
+        GradualUnfreezing([], every=1)
+
+
+def test_reestimate_batchnorm_matches_the_data_statistics():
+    from helpers.transfer import reestimate_batchnorm
+
+    model = net()
+    x = torch.randn(64, 1, 8, 8) * 2 + 3
+    reestimate_batchnorm(model, x, batch_size=64)
+    assert not model.training
+    assert torch.allclose(model[1].running_mean, model[0](x).mean(dim=(0, 2, 3)), atol=1e-5)
+    assert model[1].momentum == 0.1
+    weights = model[0].weight.clone()
+    reestimate_batchnorm(model, x, batch_size=16)  # average of the batch statistics
+    assert torch.allclose(model[1].running_mean, model[0](x).mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.equal(model[0].weight, weights)
+    frozen = freeze_batchnorm(net())
+    stats = frozen[1].running_mean.clone()
+    reestimate_batchnorm(frozen, x)
+    assert torch.equal(frozen[1].running_mean, stats)
+    with pytest.raises(ValueError, match="expected x"):
+        reestimate_batchnorm(model, torch.randn(1, 1, 8, 8))
+
+
+def test_steps_to_accuracy():
+    from helpers.transfer import steps_to_accuracy
+
+    assert steps_to_accuracy([0.1, 0.5, 0.7, 0.6], 0.6) == 3
+    assert steps_to_accuracy([0.1, 0.2], 0.6) is None
