@@ -84,15 +84,22 @@ SMALL_SIZES: dict[str, dict[str, str]] = {
         "COMMON_PER_CLASS": "20", "RARE_PER_CLASS": "2", "MC_SAMPLES": "5",
     },
     "05": {
-        "TEX_PER_CLASS": "5", "TEX_EPOCHS": "5", "DIGITS_PER_CLASS": "3", "DIGITS_EPOCHS": "5",
-        "EXPERIMENT_SEEDS": "2", "THROUGHPUT_IMAGES": "32",
+        "TEX_PER_CLASS": "5", "TEX_EPOCHS": "5", "FASHION_TRAIN": "100", "FASHION_EPOCHS": "3",
+        "FASHION_TEST": "500", "EXPERIMENT_SEEDS": "2", "THROUGHPUT_IMAGES": "32",
+        "THROUGHPUT_ROUNDS": "2",
     },
     "06": {
         "EPOCHS": "1", "INIT_SCALES": "(0.5, 1.0, 2.0)", "LEARNING_RATES": "(0.03, 0.3)",
         "BATCH_SIZES": "(2, 8, 64)", "WD_EPOCHS": "1",
     },
-    "07": {"DEPTHS": "(8, 14)", "EPOCHS": "1", "N_SEEDS": "2", "PROBE_DEPTH": "8"},
-    "08": {"SOURCE_EPOCHS": "2", "TARGET_EPOCHS": "5", "SEEDS": "2"},
+    "07": {
+        "DEPTHS": "(8, 14)", "TRAIN_SIZE": "640", "EPOCHS": "2", "N_SEEDS": "2",
+        "PROBE_DEPTH": "8", "SHAKE_SEEDS": "2", "SHAKE_EPOCHS": "1", "DEEP_DEPTH": "14",
+    },
+    "08": {
+        "SOURCE_TRAIN": "500", "SOURCE_EPOCHS": "2", "TARGET_EPOCHS": "5", "PATIENCE": "2",
+        "SEEDS": "2",
+    },
     "09": {
         "TRAIN_LIMIT": "500", "EPOCHS": "1", "SEEDS": "2", "FAST_EPOCHS": "1",
         "RECIPE_EPOCHS": "1",
