@@ -15,7 +15,7 @@ CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 # with progress bars off so that no stored output depends on timing.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BOOK_PROGRESS=0 TQDM_DISABLE=1 PYTHONHASHSEED=0
 
-.PHONY: all book test test-latest lint unit nbval lab sync lock clean venv assignments html browser bench data claims outputs
+.PHONY: all book test test-latest lint unit nbval lab sync lock clean venv assignments html browser bench data claims outputs reference
 
 all: book
 
@@ -98,6 +98,14 @@ JOBS     ?= 1
 claims: $(STAMP) data
 	$(BIN)/python tools/check_claims.py --seeds $(SEEDS) --threads $(THREADS) --jobs $(JOBS) \
 	    $(if $(CHAPTERS),--chapters $(CHAPTERS)) $(foreach s,$(SET),--set $(s))
+
+## reference: chapter 9's table on all 60,000 training images, on the best device present, into
+## benchmarks/reference/capstone.json (slow: about an hour on one CPU thread at 3 epochs).
+## Example on a GPU: make reference REF_EPOCHS=30 REF_SEEDS="0 1 2 3 4"
+REF_EPOCHS ?= 3
+REF_SEEDS  ?= 0 1 2 3 4
+reference: $(STAMP) data
+	$(BIN)/python tools/reference.py --epochs $(REF_EPOCHS) --seeds $(REF_SEEDS)
 
 # The HTML book's browser test (tests/test_html.py) needs Chromium from the system packages.
 browser:

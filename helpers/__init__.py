@@ -13,7 +13,8 @@ Each module has one concern:
   a package of ``geometry``, ``photometry``, ``occlusion``, ``mixing`` and ``policies``).
 - PyTorch training: ``models``, ``training`` (``fit``, ``evaluate``), ``callbacks``,
   ``checkpoint``, ``progress``, ``transfer``, ``distributed``; ``quantization`` (real int8
-  models on the CPU through torchao's PT2E flow).
+  models on the CPU through torchao's PT2E flow); ``ablation`` (chapter 9's table of
+  regularizers switched on and off, and its stored full-scale reference).
 - Running and showing: ``device``, ``reproducibility``, ``timing``, ``plotting``.
 - ``checks``: the exercises' checks, one module per chapter topic.
 """

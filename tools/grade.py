@@ -101,8 +101,8 @@ SMALL_SIZES: dict[str, dict[str, str]] = {
         "SEEDS": "2",
     },
     "09": {
-        "TRAIN_LIMIT": "500", "EPOCHS": "1", "SEEDS": "2", "FAST_EPOCHS": "1",
-        "RECIPE_EPOCHS": "1",
+        "TRAIN_SIZE": "200", "TEST_SIZE": "500", "EPOCHS": "3", "SEEDS": "2",
+        "SWA_EPOCHS": "1", "TIMING_ROUNDS": "1",
     },
     "10": {
         "N_SEEDS": "2", "TRAIN_SIZE": "500", "EPOCHS": "1", "TEST_SIZE": "500",
