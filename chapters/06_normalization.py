@@ -650,8 +650,8 @@ assert -0.6 < slope < -0.4, f"batch-statistics noise does not fall like 1/sqrt(B
 # The claim: **at every seed, with batches of 2 batch norm's loss with batch statistics is more
 # than 0.5 above its loss with batches of 64, while group, layer and instance norm give the same
 # loss at every batch size and in both modes.** Batch norm's evaluation-mode loss is printed
-# beside, not compared: it uses the running statistics, which at some seeds lag far behind the
-# final weights (the next subsection measures that lag).
+# beside, not compared: it uses the running statistics, which can lag behind the final weights
+# (the next subsection measures by how much).
 
 # %%
 trained = {(norm, s): train_run(norm, s) for norm in ("batch", "group", "layer", "instance") for s in SEEDS}
@@ -742,13 +742,13 @@ for s, (train_mode, ev, ev_fresh) in zip(SEEDS, gap_rows, strict=True):
 # %% [markdown]
 # The claim, checked at every seed: **with recomputed statistics the evaluation loss is within
 # 0.2 of the training-mode loss with batches of 64.** The evaluation loss with the running
-# statistics is reported as measured: at some seeds it is close to the recomputed one, at others
-# far above it (at some seeds, even above the loss with batches of 2). At the step size 0.1 the
-# weights still move a lot in the last steps, and the running averages mix in statistics of
-# older weights: (a), the lag, is what can separate the two modes at a normal batch size, and
-# recomputing removes it. What remains is (b), the noise of each batch's own statistics, small at
-# batch 64 and growing as the batch shrinks, as the $1/\sqrt{B}$ measurement predicts and the
-# batch-of-2 losses show in the extreme.
+# statistics is reported as measured, in the printout above: the running statistics lag when the
+# weights still move in the last steps, because the running averages then mix in statistics of
+# older weights, and how much that costs varies from run to run (compare the second and third
+# columns above). Recomputing removes (a) whatever its size. What
+# remains is (b), the noise of each batch's own statistics, small at batch 64 and growing as the
+# batch shrinks, as the $1/\sqrt{B}$ measurement predicts and the batch-of-2 losses show in the
+# extreme.
 
 # %%
 fresh_gap = np.abs(gap_rows[:, 2] - gap_rows[:, 0])

@@ -28,7 +28,7 @@ DEPTHS = (8, 32)  # weighted layers of the plain and residual networks compared
 WIDTHS = (8, 16, 32)  # channels of the three stages (14x14, 7x7 and 4x4 feature maps)
 TRAIN_SIZE = 1920  # stratified Fashion-MNIST training subset, downsampled to 14x14
 VAL_SIZE = 2000  # validation images used (of the 6,000 held out)
-EPOCHS = 4  # epochs of every training run (30 steps each)
+EPOCHS = 6  # epochs of every depth run (30 steps each, 180 in all)
 N_SEEDS = 3  # paired seeds SEED, SEED + 1, ... for the degradation comparison
 SHAKE_SEEDS = 3  # paired seeds for the shake-shake comparison
 SHAKE_EPOCHS = 2  # epochs of each shake-shake run
@@ -113,6 +113,7 @@ class TrainLoss(training.Callback):
         self.losses.append(training.evaluate(model, train_eval).loss)
 
 
+# %%
 def train(model, seed, epochs=EPOCHS, desc=None, validate=True):
     """Train model with the chapter's settings, batch order `seed`.
 
@@ -153,9 +154,10 @@ plain_final = final_losses(plain_runs, "plain")
 
 # %% [markdown]
 # The claim: **at every paired seed the deepest plain network ends with a training loss at
-# least 0.15 higher than the shallowest.** (Over eight seeds of a trial run with these
-# settings the gap ranged from 0.37 to 1.03; the cell prints the spread of this run.) It also
-# prints how much the deep network's loss still fell in its last epoch, to compare with the gap.
+# least 0.15 higher than the shallowest, and in its last epoch the deep network's loss fell by
+# less than a third of that gap: it has settled above the shallow one, not merely fallen
+# behind.** (The margins were sized from trial runs at other seeds, where the smallest gap was
+# more than twice the asserted one; the cell prints the spread of this run.)
 
 # %%
 shallow, deep = min(DEPTHS), max(DEPTHS)
@@ -165,6 +167,7 @@ print(f"plain-{deep} minus plain-{shallow}: {plain_gap.mean():.3f} ± {plain_gap
       f"(min {plain_gap.min():.3f}, max {plain_gap.max():.3f})")
 print(f"plain-{deep}'s loss fell by {last_drop.mean():.3f} ± {last_drop.std(ddof=1):.3f} in its last epoch")
 assert plain_gap.min() > 0.15, f"no degradation at some seed: {plain_final}"
+assert last_drop.max() < plain_gap.min() / 3, "the deep plain network was still catching up"
 
 # %% [markdown]
 # This is not overfitting: the training loss itself is worse. Is it a badly initialized
@@ -239,6 +242,7 @@ def gradient_norms(model):
     return [m.weight.grad.norm().item() for m in model.modules() if isinstance(m, nn.Conv2d)]
 
 
+# %%
 grad_norms = {}
 for norm in ("batch", "none"):
     for residual in (False, True):
@@ -301,6 +305,7 @@ def block_variances(model):
     return np.array(variances)
 
 
+# %%
 variances = {}
 for name, kwargs in {
     "residual, batch norm": dict(norm="batch"),
@@ -376,7 +381,8 @@ numeric_errors = {"x": rel_error(dx_np, numerical_gradient(block_loss, x_np))}
 for name in ("w1", "w2", "gamma1", "beta2"):
     numeric_errors[name] = rel_error(grads[name], numerical_gradient(block_loss, params[name]))
 assert max(numeric_errors.values()) < 1e-6, numeric_errors
-print("output:", y_np.shape, "| gradients match centred differences:", True)
+print("output:", y_np.shape, "| gradients match centred differences:",
+      max(numeric_errors.values()) < 1e-6)
 
 # %% [markdown]
 # And forward and backward match PyTorch: we copy the weights into the builder's
@@ -401,7 +407,8 @@ parity = {
     "dgamma2": rel_error(grads["gamma2"], block.norm2.weight.grad.numpy()),
 }
 assert max(parity.values()) < 1e-9, parity
-print("NumPy residual block matches models.BasicBlock (forward and backward):", True)
+print("NumPy residual block matches models.BasicBlock (forward and backward):",
+      max(parity.values()) < 1e-9)
 
 # %%
 for name, err in {**parity, **{f"numerical d{k}": e for k, e in numeric_errors.items()}}.items():
@@ -476,8 +483,8 @@ print("pre-activation zero-init block computes x:", torch.allclose(preact_zero(x
 # identity shortcuts. The claims: **at every paired seed the deepest residual network ends with
 # a training loss at least 0.15 below the plain network of the same depth; and at every seed the
 # deepest ResNet ends at most 0.2 above the shallowest ResNet, a gap on average at least three
-# times smaller than the plain networks'.** (In the eight-seed trial run the first margin ranged
-# from 0.39 to 1.05, and the deep-minus-shallow ResNet gap from −0.08 to +0.04.)
+# times smaller than the plain networks'.** (The margins were sized from trial runs at other
+# seeds, with room to spare; the cell prints this run's spread.)
 
 # %%
 residual_runs = train_depths(lambda depth: models.resnet(depth, WIDTHS), "ResNet")

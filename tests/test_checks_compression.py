@@ -72,6 +72,16 @@ def test_check_magnitude_prune_mask(capsys):
     run(checks.check_magnitude_prune_mask, prune_mask, signed, capsys)
 
 
+def test_check_magnitude_prune_mask_refuses_truncating_the_count():
+    def truncated(w, amount):  # int(amount * n) zeros instead of round(amount * n)
+        mask = np.ones(w.size)
+        mask[np.argsort(np.abs(w), axis=None)[: int(amount * w.size)]] = 0
+        return mask.reshape(w.shape)
+
+    with pytest.raises(AssertionError, match="Hint"):
+        checks.check_magnitude_prune_mask(truncated)
+
+
 def test_check_gradual_sparsity(capsys):
     def not_held(t, s_i, s_f, t0, n, dt):  # moves at every step instead of every delta_t
         if t < t0:

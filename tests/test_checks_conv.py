@@ -69,12 +69,18 @@ def test_check_conv2d(capsys):
     "def answer(x, w, b):\n    return numpy_nn.conv2d(x, w, b)",
     "from helpers.numpy_nn import conv2d\ndef answer(x, w, b):\n    return conv2d(x, w, b)",
     "def answer(x, w, b):\n    return conv2d_naive(x, w, b)",  # chapter 1's loop version
+    "import torch, torch.nn.functional as F\n"
+    "def answer(x, w, b):\n"
+    "    return F.conv2d(*(torch.from_numpy(a) for a in (x, w, b))).numpy()",
 ])  # fmt: skip
 def test_check_conv2d_refuses_the_book_and_the_chapters_naive_version(source):
+    import torch
+
     with pytest.raises(AssertionError, match="write it yourself"):  # a correct conv2d_naive
         checks.check_conv2d(_in_notebook(source, conv2d_naive=_conv2d_im2col))
     x, w = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2))
     assert nn.conv2d(x, w).shape == (1, 1, 2, 2)  # restored
+    assert torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w)).shape == (1, 1, 2, 2)
 
 
 def test_check_receptive_field(capsys):
