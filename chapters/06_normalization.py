@@ -296,11 +296,16 @@ print("eval mode matches nn.BatchNorm2d.eval():", eval_error < 1e-12)
 
 # %% [markdown]
 # A batch of one cannot be normalized in training mode for an $(N, C)$ input: there is a single
-# value per channel, its variance is 0 and $\hat x$ would be $0/0$. The NumPy version refuses
-# (`F.batch_norm` raises a `ValueError` too; not shown):
+# value per channel, its variance is 0 and $\hat x$ would be $0/0$. The NumPy version refuses:
 
 # %% tags=["raises-exception", "nbval-check-output"]
 nn_np.batch_norm(np.ones((1, 3)), None, None, None, None, training=True)
+
+# %% [markdown]
+# and so does PyTorch's:
+
+# %% tags=["raises-exception"]
+F.batch_norm(torch.ones(1, 3), None, None, training=True)
 
 # %% [markdown]
 # Forgetting `model.eval()` before testing is a classic bug: predictions then depend on the test
