@@ -576,9 +576,10 @@ show("EMA minus the tail's last weights (points)", averaging[:, 1] - averaging[:
 show("SWA minus the one-cycle run (points)", averaging[:, 2] - one_cycle_acc)
 
 # %% [markdown]
-# Averaging helped where it could: at every seed the tail's EMA and SWA averages beat the last
-# weights of the same run, by at least half a point (asserted), because at a constant rate of
-# `SWA_LR` the last weights are one noisy sample of where SGD wanders. Against the one-cycle run
+# Averaging helped where it could: on average over the seeds the tail's EMA and SWA averages
+# beat the last weights of the same run by at least half a point (asserted; per seed the gain
+# varies, and at an occasional seed the last weights land as well as the average), because at
+# a constant rate of `SWA_LR` the last weights are one noisy sample of where SGD wanders. Against the one-cycle run
 # of the table, which anneals the rate to nearly zero and so does its own averaging, SWA is
 # printed above but not asserted: the two are close, and which one is ahead changes from seed
 # to seed. The ensemble, which costs
@@ -587,7 +588,7 @@ show("SWA minus the one-cycle run (points)", averaging[:, 2] - one_cycle_acc)
 # %%
 swa_gain, ema_gain = averaging[:, 2] - averaging[:, 0], averaging[:, 1] - averaging[:, 0]
 print(f"ensemble minus its mean member: {100 * (ensemble_acc - member_scores[:, 0].mean()):+.2f} points")
-assert min(swa_gain.min(), ema_gain.min()) > 0.005, "averaging did not beat the noisy last weights"
+assert min(swa_gain.mean(), ema_gain.mean()) > 0.005, "averaging did not beat the noisy last weights"
 
 # %% [markdown]
 # **Test-time augmentation (TTA)** averages the probabilities over label-preserving transforms
@@ -963,8 +964,9 @@ checks.check_warmup_cosine(warmup_cosine_lr)
 #   it is too noisy to separate a point from zero, while the effect of weight decay without
 #   batch norm shows the entanglement plainly.
 # - An ensemble of the seeds' models never has a worse test loss than its members (Jensen) and
-#   costs $M$ times as much; SWA and an EMA of the weights beat the noisy last weights of a run
-#   whose rate stays up, and cannot help a run annealed to zero; multi-crop TTA did not pay here.
+#   costs $M$ times as much; SWA and an EMA of the weights beat, on average, the noisy last
+#   weights of a run whose rate stays up, and cannot help a run annealed to zero; multi-crop TTA
+#   did not pay here.
 # - Speed is images per second after warm-up, with the GPU synchronized, over interleaved
 #   rounds; each speed-up is a ratio with its range, and belongs to the machine it was measured on.
 # - `torchrun` with DistributedDataParallel runs the same `fit` on several GPUs: each rank
