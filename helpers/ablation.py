@@ -147,7 +147,7 @@ def weight_norm(model: nn.Module) -> float:
 
 
 def train_row(row: Row, train: data.Split, test: data.Split, settings: Settings, seed: int,
-              device=None, callbacks=()) -> RunResult:
+              device=None) -> RunResult:
     """Train ``row``'s network on ``train`` (x (N, C, H, W) float32 in [0, 1], y (N,) int64)
     for ``settings.epochs`` epochs and score it on ``test``; ``seed`` sets the initialization,
     the batch order and the crops. Data stay on ``device`` (default: the best one)."""
@@ -173,7 +173,7 @@ def train_row(row: Row, train: data.Split, test: data.Split, settings: Settings,
     test_batches = data.DeviceLoader(test.x, test.y, 1000, device=device)
     start = time.perf_counter()
     history = training.fit(model, batches, test_batches, optimizer, settings.epochs,
-                           scheduler=schedule, scheduler_step="batch", callbacks=callbacks,
+                           scheduler=schedule, scheduler_step="batch",
                            progress=False)
     synchronize(device)
     seconds = time.perf_counter() - start
