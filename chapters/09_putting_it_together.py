@@ -237,8 +237,8 @@ table_figure({n: v.mean() for n, v in test_pct.items()}, test_pct,
 # ### What holds at every seed
 #
 # We asserted only what held at every seed and thread count we tried (the margins below were
-# sized from runs at other seeds, about twice or more the asserted values), and print the
-# paired differences the assertions read:
+# set under the smallest values measured at other seeds), and print the paired differences the
+# assertions read:
 #
 # 1. **Weight decay changes the weights**: with it, the norm of the decayed weights of every
 #    network with batch norm, and of both MLPs, ends at most 80% of its norm without decay.
