@@ -15,7 +15,7 @@ CHAPTERS := $(sort $(wildcard chapters/[0-9][0-9]_*.ipynb))
 # with progress bars off so that no stored output depends on timing.
 TEST_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 BOOK_PROGRESS=0 TQDM_DISABLE=1 PYTHONHASHSEED=0
 
-.PHONY: all book test test-latest lint unit nbval lab sync lock clean venv assignments html browser bench data claims outputs reference
+.PHONY: all book test test-latest lint unit nbval lab sync lock clean venv assignments html browser bench data claims ledger outputs reference
 
 all: book
 
@@ -98,6 +98,14 @@ JOBS     ?= 1
 claims: $(STAMP) data
 	$(BIN)/python tools/check_claims.py --seeds $(SEEDS) --threads $(THREADS) --jobs $(JOBS) \
 	    $(if $(CHAPTERS),--chapters $(CHAPTERS)) $(foreach s,$(SET),--set $(s))
+
+## ledger: the claims ledger, benchmarks/claims/ledger.json: each chapter whose .py changed since
+## its entry, at seeds 0-9 on one thread and seed 0 on two threads, two runs at a time (slow:
+## about an hour for all ten chapters on 2 cores). make ledger CHAPTERS="04 07" FORCE=1
+LEDGER_JOBS ?= 2
+ledger: $(STAMP) data
+	$(BIN)/python tools/ledger.py --jobs $(LEDGER_JOBS) $(if $(CHAPTERS),--chapters $(CHAPTERS)) \
+	    $(if $(FORCE),--force)
 
 ## reference: chapter 9's table on all 60,000 training images, on the best device present, into
 ## benchmarks/reference/capstone.json (slow: about an hour on one CPU thread at 3 epochs).

@@ -15,7 +15,9 @@ Each module has one concern:
   ``checkpoint``, ``progress``, ``transfer``, ``distributed``; ``quantization`` (real int8
   models on the CPU through torchao's PT2E flow); ``ablation`` (chapter 9's table of
   regularizers switched on and off, and its stored full-scale reference).
-- Running and showing: ``device``, ``reproducibility``, ``timing``, ``plotting``.
+- Running and showing: ``device``, ``reproducibility``, ``timing``, ``plotting``;
+  ``claims`` (``claim``: an experiment's claim, printed with its measured value and bound,
+  asserted, and recorded for the claims ledger).
 - ``checks``: the exercises' checks, one module per chapter topic.
 """
 

@@ -110,11 +110,14 @@ def run_one(py: Path, seed: int, threads: int, overrides: dict[str, str], timeou
             "overrides": overrides, "failures": failures}  # fmt: skip
 
 
-def run_isolated(py: Path, seed: int, threads: int, overrides, timeout: int) -> dict:
-    """``run_one`` in a child process whose environment sets the thread count."""
+def run_isolated(py: Path, seed: int, threads: int, overrides, timeout: int,
+                 env_extra: dict[str, str] | None = None) -> dict:  # fmt: skip
+    """``run_one`` in a child process whose environment sets the thread count (and
+    ``env_extra``, such as the claims ledger's file)."""
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
                OPENBLAS_NUM_THREADS=str(threads), BOOK_PROGRESS="0", TQDM_DISABLE="1")  # fmt: skip
+    env.update(env_extra or {})
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "result.json"
         cmd = [sys.executable, __file__, "--one", str(py), "--seeds", str(seed),
