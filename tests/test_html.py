@@ -70,6 +70,9 @@ def test_the_toc_is_generated_from_every_chapter_present(tmp_path):
     toc = build_html.write_toc(tmp_path, CHAPTERS)
     assert "numbered: 1" in toc and "root: intro" in toc
     assert re.findall(r"- file: (\S+)", toc) == [p.stem for p in CHAPTERS]
+    toc = build_html.write_toc(tmp_path, CHAPTERS, ["claims_appendix"])
+    assert re.findall(r"- file: (\S+)", toc) == [p.stem for p in CHAPTERS] + ["claims_appendix"]
+    assert "caption: Appendix" in toc
 
 
 def test_the_chapter_number_is_cut_from_the_title(tmp_path):
@@ -94,6 +97,16 @@ def test_every_chapter_is_a_numbered_page_with_code_figures_and_math(book):
         title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
         assert "Chapter" not in title, f"{page.name} is numbered twice: {title}"
     assert list(book.glob("_images/*.png")), "no figures were written"
+
+
+def test_the_appendix_shows_every_chapters_claims(book):
+    page = book / "claims_appendix.html"
+    assert page.exists(), "no appendix page: is benchmarks/claims/ledger.json missing?"
+    assert 'href="claims_appendix.html"' in (book / "intro.html").read_text()
+    html = page.read_text()
+    assert "How robust is each claim?" in html
+    for notebook in CHAPTERS:
+        assert f"claims_{notebook.stem}.png" in html, f"no claims figure for {notebook.stem}"
 
 
 def test_no_page_names_another_machine_and_mathjax_is_local(book):
