@@ -98,6 +98,18 @@ def test_a_chapter_run_end_to_end(tmp_path):
     chapter.write_text(TOY + "\n")
     report = subprocess.run(args + ["--report"], capture_output=True, text=True)
     assert "STALE 99_toy" in report.stdout and report.returncode == 1
+    # prose, a sentence and a literal bound changed, the code not: the values are re-judged
+    restated = TOY.replace('"fails at seed 1", 1.0 - SEED, above=0.5', '"restated", 1.0 - SEED, above=-0.5')
+    chapter.write_text(restated + "\n# %% [markdown]\n# A new paragraph.\n")
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert "only prose, sentences or literal bounds changed" in proc.stdout, proc.stdout
+    entry = json.loads(book.read_text())["chapters"]["99_toy"]
+    assert entry["claims"][2]["text"] == "restated" and entry["claims"][2]["failed_runs"] == []
+    assert entry["sha256"] == ledger.sha256(chapter) and "claim: fails" not in json.dumps(entry["runs"])
+    # the code changed: the chapter runs again
+    chapter.write_text(restated.replace("1.0 + SEED", "2.0 + SEED"))
+    proc = subprocess.run(args, capture_output=True, text=True)
+    assert "99_toy: 3 run(s)" in proc.stdout, proc.stdout
 
 
 def test_the_appendix_page_has_a_table_and_a_figure_per_chapter(tmp_path):
