@@ -278,11 +278,21 @@ def load(path: Path = LEDGER) -> dict:
     return {"rule": RULE, "chapters": {}}
 
 
-def save(ledger: dict, path: Path = LEDGER) -> None:
+def save(ledger: dict, path: Path = LEDGER, names: list[str] | None = None) -> None:
+    """Write ``ledger``; with ``names``, only those chapters' entries are taken from it and the
+    others are re-read from the file, so that two ledger runs of different chapters (or a
+    merge of another machine's entries) do not undo each other."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if names is not None:
+        current = load(path)
+        current["chapters"].update({n: ledger["chapters"][n] for n in names})
+        ledger["chapters"] = current["chapters"]
     ledger["rule"] = RULE
     ledger["chapters"] = dict(sorted(ledger["chapters"].items()))
-    path.write_text(json.dumps(ledger, indent=1, ensure_ascii=False) + "\n")
+    text = json.dumps(ledger, indent=1, ensure_ascii=False) + "\n"
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(text)
+    scratch.replace(path)  # atomic: a reader never sees half a file
 
 
 def _bound_text(c: dict) -> str:
@@ -405,11 +415,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{py.stem}: only prose, sentences or literal bounds changed since its run "
                   f"of {old['date']}: its values are checked against the new bounds")  # fmt: skip
             ledger["chapters"][py.stem] = again
-            save(ledger, args.ledger)
+            save(ledger, args.ledger, [py.stem])
             continue
         print(f"{py.stem}: {len(runs)} run(s), {args.jobs} at a time", flush=True)
         ledger["chapters"][py.stem] = run_chapter(py, runs, args.jobs, args.timeout)
-        save(ledger, args.ledger)  # after every chapter, so that an interrupted run keeps its work
+        save(ledger, args.ledger, [py.stem])  # after every chapter: an interruption keeps it
     elapsed = time.perf_counter() - start
     print()
     print(summary_table(ledger))
