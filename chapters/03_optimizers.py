@@ -55,6 +55,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from helpers import checks, data, models, numpy_optim, plotting, schedules, training
+from helpers.claims import claim
 from helpers.device import best_device, describe
 from helpers.reproducibility import seed_everything
 
@@ -117,7 +118,10 @@ print("curvatures of H:", np.linalg.eigvalsh(H).round(6), "| stability bound 2/h
 gd_paths = {lr: descend(lambda p, lr=lr: numpy_optim.SGD(p, lr=lr), ravine, THETA0, 100) for lr in (0.02, 0.095, 0.105)}
 for lr, path in gd_paths.items():
     print(f"eta = {lr:5}: distance to the minimum after 100 steps {np.linalg.norm(path[-1]):.3g}")
-assert np.linalg.norm(gd_paths[0.095][-1]) < 1e-3 < 1e3 < np.linalg.norm(gd_paths[0.105][-1])
+claim("just below the bound, at eta = 0.095, gradient descent ends within 1e-3 of the minimum",
+      np.linalg.norm(gd_paths[0.095][-1]), below=1e-3)
+claim("just above the bound, at eta = 0.105, it ends more than 1e3 away",
+      np.linalg.norm(gd_paths[0.105][-1]), above=1e3)
 
 
 # %%
@@ -294,10 +298,10 @@ print(f"predicted ratio of step counts, best GD / tuned momentum: {math.log(rate
 
 # %%
 gd_steps, tuned_steps = bowl_steps[f"gradient descent, eta {LR_GD:.4f} (best)"], bowl_steps[f"momentum {MU_HB:.3f}, eta {LR_HB:.4f} (tuned)"]
-measured_speedup = gd_steps / tuned_steps
-print(f"measured speed-up of tuned momentum over the best gradient descent: {measured_speedup:.2f}x")
-assert 3 < measured_speedup < 7, "the tuned heavy ball should be about sqrt(kappa) times faster"
-assert bowl_steps["momentum 0.7, eta 0.03"] < gd_steps
+claim("the tuned heavy ball is between 3 and 7 times faster than the best gradient descent (steps, GD / tuned)",
+      gd_steps / tuned_steps, above=3, below=7)
+claim("untuned momentum (0.7, eta 0.03) also needs fewer steps than the best gradient descent (steps, GD / momentum)",
+      gd_steps / bowl_steps["momentum 0.7, eta 0.03"], above=1)
 
 # %% [markdown]
 # The tuned heavy ball needs 43 steps against 154 for the best gradient descent, a measured
@@ -411,11 +415,11 @@ plotting.plot_lines(steps_axis, decay, xlabel="step", ylabel="weight", title="We
 # with decoupled weight decay as in AdamW. The $\epsilon$ inside $s_t$ is the paper's
 # (Algorithm 2); one of our source notes leaves it out. Where the gradient is steady, $s$ is
 # small and the step grows toward $\eta\,|\hat m|/\sqrt{\hat s}$, larger than Adam's; where it is
-# noisy, $s \approx v$ and the two behave alike. `numpy_optim.AdaBelief` follows the paper and
-# matches `pytorch_optimizer.AdaBelief` (with rectification and the AMSGrad bound off) to
-# rounding error in the book's tests. Its default $\epsilon = 10^{-16}$ is the paper's. The size
-# of the 50th step under a steady gradient, and under a gradient of the same mean with noise of
-# twice its size:
+# noisy, $s \approx v$ and the two behave alike. `numpy_optim.AdaBelief` follows the paper;
+# `torch.optim` has no AdaBelief, so it is the one optimizer of this chapter that §4 cannot
+# compare with PyTorch. Its default $\epsilon = 10^{-16}$ is the paper's. The size of the 50th
+# step under a steady gradient, and under a gradient of the same mean with noise of twice its
+# size:
 
 # %%
 def fiftieth_step(optimizer_class, noise, seed=SEED):
@@ -434,8 +438,10 @@ for (name, noise), size in belief_steps.items():
     print(f"{name:9s} gradient 1 + {noise} * noise: 50th step {size:.2f} x eta")
 
 # %%
-assert belief_steps["AdaBelief", 0.0] > 3 * belief_steps["Adam", 0.0]
-assert belief_steps["AdaBelief", 2.0] < 2 * belief_steps["Adam", 2.0]
+claim("under a steady gradient AdaBelief's 50th step is more than three times Adam's",
+      belief_steps["AdaBelief", 0.0] / belief_steps["Adam", 0.0], above=3)
+claim("under a noisy gradient AdaBelief's 50th step is less than twice Adam's",
+      belief_steps["AdaBelief", 2.0] / belief_steps["Adam", 2.0], below=2)
 
 # %% [markdown]
 # ## 4. Every NumPy optimizer matches `torch.optim`
@@ -544,17 +550,19 @@ fig
 # creeps along the valley floor and does not arrive in 5,000 steps, nor does AdaGrad, whose rate
 # keeps shrinking, nor RMSProp or AdaBelief at these rates; momentum and Nesterov arrive in well
 # under half that, and Adam a little later. Adam and AdaBelief reach the valley fast but keep
-# oscillating around the minimum at a constant rate, so how long it takes to *stay* within
-# $10^{-3}$ depends erratically on $\eta$.
+# oscillating around the minimum at a constant rate, so they *stay* within $10^{-3}$ only late
+# (Adam) or not within these 5,000 steps (AdaBelief).
 #
-# Checked:
+# The claims (these runs have no random element, so their numbers do not change with the seed):
 
 # %%
 gd_rosen = reached["Rosenbrock", "GD"] or ROSENBROCK_STEPS
-for name in ("momentum", "Nesterov"):
-    assert reached["Rosenbrock", name] is not None and reached["Rosenbrock", name] < gd_rosen / 2, name
-assert reached["bowl", "momentum"] < reached["bowl", "GD"]
-assert reached["bowl", "RMSprop"] is None  # it circles the minimum at a constant rate
+claim("on Rosenbrock momentum and Nesterov arrive in under half of gradient descent's steps (slower one / GD)",
+      max(reached["Rosenbrock", name] or ROSENBROCK_STEPS for name in ("momentum", "Nesterov")) / gd_rosen, below=0.5)
+claim("on the bowl momentum stays within 1e-3 sooner than gradient descent (steps, GD / momentum)",
+      reached["bowl", "GD"] / reached["bowl", "momentum"], above=1)
+claim("RMSProp keeps circling the bowl's minimum (mean distance over its last 100 steps)",
+      np.linalg.norm(paths["bowl", "RMSprop"][-100:], axis=1).mean(), above=1e-3)
 
 # %% [markdown]
 # ## 6. Learning-rate schedules
@@ -648,7 +656,9 @@ for name, make in reference.items():
 # - **power**: $\eta_{max}\, u^{\alpha}$. One of our source notes calls this "exponential
 #   warmup", but $(t/W)^\alpha$ is a power law; with $\alpha > 1$ it starts slower than linear;
 # - **cosine**: $\eta_{max}\,(1 - \cos(\pi u/2))$, a quarter cosine that starts flat (close to
-#   $\alpha = 2$ early on) and reaches $\eta_{max}$ with zero slope.
+#   $\alpha = 2$ early on) and reaches $\eta_{max}$ at its steepest, with slope
+#   $\tfrac{\pi}{2}\,\eta_{max}/W$: the figure shows the kink where it meets the constant
+#   rate. (The half cosine $\eta_{max}(1 - \cos \pi u)/2$ would arrive flat.)
 #
 # In PyTorch any of them is a `LambdaLR` whose factor is `warmup_lr(t, 1.0, W, shape)`; §9
 # measures what each does on the network.
@@ -714,19 +724,28 @@ for name, rate in noisy_rates.items():
     if average is not None:
         mse["constant 0.1, averaged iterates"] = np.array(averaged_curve)
 for name, curve in mse.items():
-    print(f"{name:32s} mean squared distance to the minimum after {noisy_steps} steps: {curve[-1]:.4f}")
+    print(f"{name:32s} mean squared distance to the minimum after {noisy_steps} steps: {curve[-1]:.4f}"
+          f" (root: {math.sqrt(curve[-1]):.3f})")
 
 # %% [markdown]
-# The claims: the decaying $1/t$ rate ends at least five times closer than the constant rate (whose
-# cloud keeps a variance near $\eta/(2 - \eta) \approx 0.05$); the average of the constant-rate
-# iterates ends at least five times closer too, although every iterate it averages sits in the
-# cloud; and the fast exponential decay stops far from the minimum (it can travel only
-# $\sum_t\eta_t = 2$, and $10\,e^{-2} \approx 1.35$):
+# The claims, in mean squared distance: the decaying $1/t$ rate ends at least five times closer
+# than the constant rate (whose cloud keeps a variance near $\eta/(2 - \eta) \approx 0.05$);
+# the average of the constant-rate iterates ends at least five times closer too, although every
+# iterate it averages sits in the cloud; and the fast exponential decay stops more than five
+# times farther away. Its rates sum to only $\sum_t\eta_t = 2$: without noise it would end at
+# $10\prod_t(1 - \eta_t)$, a little below $10\,e^{-2} \approx 1.35$ since
+# $1 - \eta \le e^{-\eta}$, and the printed root of its mean squared distance is close to that.
 
 # %%
-assert mse["0.5 / (1 + 0.05 t)"][-1] < mse["constant 0.1"][-1] / 5
-assert mse["constant 0.1, averaged iterates"][-1] < mse["constant 0.1"][-1] / 5
-assert mse["exponential 0.1 x 0.95^t"][-1] > 5 * mse["constant 0.1"][-1]
+constant_mse = mse["constant 0.1"][-1]
+claim("the 1/t rate ends at least five times closer than the constant rate (constant / 1/t)",
+      constant_mse / mse["0.5 / (1 + 0.05 t)"][-1], above=5)
+claim("the averaged iterates end at least five times closer than the constant rate's (constant / averaged)",
+      constant_mse / mse["constant 0.1, averaged iterates"][-1], above=5)
+claim("the fast exponential decay stops more than five times farther away (exponential / constant)",
+      mse["exponential 0.1 x 0.95^t"][-1] / constant_mse, above=5)
+
+# %%
 plotting.plot_lines(np.arange(1, noisy_steps + 1), mse, xlabel="step", ylabel="mean squared distance",
                     title="SGD on a noisy quadratic under three rates, and averaging", logy=True, logx=True)
 
@@ -734,9 +753,9 @@ plotting.plot_lines(np.arange(1, noisy_steps + 1), mse, xlabel="step", ylabel="m
 # ## 7. Diagnostics on a real network
 #
 # From here on we train a small CNN on Fashion-MNIST: two $3 \times 3$ convolutions with 8 and
-# 16 filters, ReLU, a $2 \times 2$ max pool and a linear classifier (`models.small_cnn`, about
-# 9k parameters). The chapter runs about fifty trainings, so each one is kept to a couple of
-# seconds on one CPU thread: a stratified subset of `TRAIN_SIZE` training images, halved to
+# 16 filters, ReLU, a $2 \times 2$ max pool and a linear classifier (`models.small_cnn`; its
+# parameter count is printed below). The chapter runs several dozen trainings, so each one is
+# kept to a couple of seconds on one CPU thread: a stratified subset of `TRAIN_SIZE` training images, halved to
 # $14 \times 14$ by averaging $2 \times 2$ blocks, and `VAL_FRACTION` of the 60,000 as a
 # validation set. The training loss we compare is measured on the whole training subset with
 # the final weights.
@@ -762,6 +781,9 @@ def train_loader(seed):
 def make_cnn(seed):
     torch.manual_seed(seed)
     return models.small_cnn(widths=(8, 16), side=14).to(device)  # conv 1->8, conv 8->16, pool, linear -> 10
+
+
+print("parameters of the CNN:", models.count_parameters(make_cnn(SEED)))
 
 
 # %% [markdown]
@@ -818,24 +840,25 @@ best_lr_of_three = max(ratio_runs, key=lambda lr: ratio_runs[lr][1])
 print(f"best of the three by val accuracy: lr {best_lr_of_three}, whose median update ratio is "
       f"{median_ratio[best_lr_of_three]:.1e} (the rule of thumb: 1e-3)")
 val_acc = {lr: acc for lr, (_, acc) in ratio_runs.items()}
-print("val accuracy by lr:", {lr: f"{acc:.1%}" for lr, acc in val_acc.items()},
-      f"| median ratio at lr 0.1 / at lr 0.001: {median_ratio[1e-1] / median_ratio[1e-3]:.1f}")
-assert median_ratio[1e-1] > 5 * median_ratio[1e-3], "the update ratio should grow with the rate"
-assert val_acc[1e-3] < val_acc[1e-2] - 0.1, "the smallest rate should lag far behind lr 0.01"
+print("val accuracy by lr:", {lr: f"{acc:.1%}" for lr, acc in val_acc.items()})
+claim("the median update ratio grows more than threefold from lr 0.001 to lr 0.1 (log10 of the factor)",
+      math.log10(median_ratio[1e-1] / median_ratio[1e-3]), above=math.log10(3))
+claim("after a few epochs lr 0.001 lags lr 0.01 by more than five points of validation accuracy",
+      100 * (val_acc[1e-2] - val_acc[1e-3]), above=5)
 
 # %% [markdown]
-# The ratio follows the learning rate: the median grows by the factor printed above from
-# $\eta = 10^{-3}$ to $10^{-1}$ (asserted: more than five; usually much more), and the run at
+# The ratio follows the learning rate: the median grows by more than a factor of three from
+# $\eta = 10^{-3}$ to $10^{-1}$ (claimed; the factor varies by a multiple from seed to seed,
+# so the claim prints its base-10 logarithm, here far above the bound), and the run at
 # $10^{-3}$, whose ratios above sit at or below $10^{-3}$, has barely learned in
-# `DIAGNOSTIC_EPOCHS` epochs: its validation accuracy is at least ten points below that of the
-# run at $10^{-2}$ (asserted). We compare it with $10^{-2}$, not with the largest rate, because
-# $\eta = 10^{-1}$ with momentum 0.9 sits near the edge of stability for this network: at most
-# seeds it is the best of the three, but re-running the chapter at other values of `SEED` with
-# `tools/check_claims.py`, the network sometimes died at that rate and ended at chance accuracy
-# (10% for ten classes). The rule of thumb does not pick the good rate here: the best of the
-# three runs (printed above) has a median ratio several times larger than $10^{-3}$ in every
-# layer. Read the ratio as a diagnostic that moves with the rate and differs between layers, not
-# as a target.
+# `DIAGNOSTIC_EPOCHS` epochs: its validation accuracy is more than five points below that of
+# the run at $10^{-2}$ (claimed; the claim prints this seed's gap). We compare it with $10^{-2}$, not with the largest rate, because
+# $\eta = 10^{-1}$ with momentum 0.9 sits near the edge of stability for this network (the
+# range test below shows the loss turning up at rates not far above it), so how that run ends
+# varies the most from seed to seed. The rule of thumb does not pick the good rate here: the
+# best of the three runs (printed above) has a median ratio several times larger than $10^{-3}$
+# in every layer. Read the ratio as a diagnostic that moves with the rate and differs between
+# layers, not as a target.
 #
 # ### The learning-rate range test
 #
@@ -873,8 +896,12 @@ print(f"{len(range_losses)} steps; lowest smoothed loss {smoothed[best]:.3f} at 
       f"suggested lr about {best_lr / 10:.2g}")
 
 # %%
-assert smoothed[best] < 0.6 * smoothed[0] and max(range_losses[best:]) > 1.5 * smoothed[best]
-assert 1e-2 < best_lr < 3
+claim("in the range test the smoothed loss falls more than 15% below its start (lowest / first)",
+      smoothed[best] / smoothed[0], below=0.85)
+claim("by the end of the range test the smoothed loss is back above 90% of its start (last / first)",
+      smoothed[-1] / smoothed[0], above=0.9)
+
+# %%
 fig, ax = plotting.subplots()
 ax.plot(range_lrs, range_losses, linewidth=0.8, label="batch loss")
 ax.plot(range_lrs[2:-2], smoothed, label="smoothed (5 batches)")
@@ -885,9 +912,12 @@ ax.legend()
 fig
 
 # %% [markdown]
-# The test ran `RANGE_EPOCHS` epochs (the step count is printed above). It suggests a rate about
-# ten times below the loss minimum; the clipping runs below deliberately go an order of magnitude
-# higher, to $\eta = 0.2$, into the range where the loss was already turning up.
+# The test ran `RANGE_EPOCHS` epochs (the step count is printed above). The claims, in the
+# cell above: the smoothed loss falls more than 15% below its start, and by the end of the
+# sweep, at rates near 10, it is back above 90% of its starting value. How low the loss gets,
+# and at which rate, varies from seed to seed, so neither is claimed. The test suggests a rate
+# about ten times below the loss minimum; the clipping runs below deliberately go an order of
+# magnitude higher, to $\eta = 0.2$, into the range where the loss was already turning up.
 #
 # ## 8. Gradient clipping
 #
@@ -930,8 +960,10 @@ print("AGC clips the small second row (gradient 1.6 times its weights):", not np
 
 # %% [markdown]
 # Global-norm clipping scales everything by the same factor; value clipping cut the large entry
-# and turned the gradient; AGC clipped the second row, whose gradient is small in absolute terms
-# but large next to its tiny weights, and left the bias alone.
+# and turned the gradient. AGC clipped both rows of the weight, each to half the norm of its own
+# weights: the first, whose gradient is large, and also the second, whose gradient is small in
+# absolute terms but large next to its tiny weights. It left the bias alone, whose gradient is
+# small next to its weight.
 #
 # **On the network.** Clipping is usually presented as a guard against rare, unusually large
 # gradients. Whether it acts rarely is a property of the run, so we measure it: SGD with momentum
@@ -991,26 +1023,26 @@ for seed in SEEDS:
 clip_gain = np.array([math.log(clip_runs["none", s][0] / clip_runs["norm", s][0]) for s in SEEDS])
 clipped_fraction = np.array([clip_runs["norm", s][1] for s in SEEDS])
 print(f"log(unclipped loss / clipped loss) over {len(SEEDS)} paired seeds: {clip_gain.mean():.2f} ± "
-      f"{clip_gain.std(ddof=1):.2f} (min {clip_gain.min():.2f}, max {clip_gain.max():.2f}); "
-      f"fraction of steps clipped: {clipped_fraction.min():.0%} to {clipped_fraction.max():.0%}")
-assert clipped_fraction.min() > 0.25, "clipping at c = 1 acts on a large fraction of steps here"
+      f"{clip_gain.std(ddof=1):.2f} (min {clip_gain.min():.2f}, max {clip_gain.max():.2f})")
 ema_ratio = np.array([clip_runs["norm", s][2] / clip_runs["norm", s][0] for s in SEEDS])
-print(f"EMA loss / last-iterate loss of the clipped runs: {ema_ratio.mean():.2f} (min {ema_ratio.min():.2f}, max {ema_ratio.max():.2f})")
-assert ema_ratio.mean() < 0.9, "on average the EMA of the weights should end at least 10% below the last iterate"
+print(f"EMA loss / last-iterate loss of the clipped runs: mean {ema_ratio.mean():.2f} "
+      f"(min {ema_ratio.min():.2f}, max {ema_ratio.max():.2f})")
+claim("clipping at c = 1 acts on more than a quarter of the steps of every clipped run (smallest fraction)",
+      clipped_fraction.min(), above=0.25)
 
 # %% [markdown]
 # Clipping here is no guard against rare events: at $c = 1$ it acted on most steps of every
 # clipped run (the fractions are printed above), so it works as a cap on the step length
 # $\eta c$. The unclipped control exceeded the threshold less often (its norms are those of a
-# different trajectory). Whether clipping ended with the lower training loss is *not* a claim
-# we can make: at the default seeds it did at each of them (one control diverged to the
-# chance-level loss $\ln 10 \approx 2.30$), but re-running the chapter at other values of
-# `SEED` with `tools/check_claims.py`, the average over the paired seeds went the other way at
-# two of three. What holds, and is asserted, is that clipping acts on more than a quarter of
-# the steps, and that the EMA of the clipped run's weights ends below its last iterate: with a
-# rate this high the iterates bounce, and their average sits nearer the bottom. The ratio varies
-# a lot between seeds (at `SEED = 1` we measured 0.30 to 0.93), so the claim is on the average
-# over the paired seeds: at least 10% lower.
+# different trajectory). Whether clipping ends with the lower training loss is *not* a claim
+# this experiment supports: the printed log-ratios have both signs, clipping ending higher at
+# one seed and lower at the others, where one control diverged to the chance-level loss
+# $\ln 10 \approx 2.30$. What is claimed is that clipping acts on more than a quarter of the
+# steps of every clipped run. The EMA of the clipped run's weights ends below its last iterate
+# at these paired seeds (the ratios are printed above): with a rate this high the iterates
+# bounce, and their average sits nearer the bottom. By how much varies so much from seed to
+# seed, even averaged over the paired seeds, that no bound on it clears the spread with room
+# to spare, so it is reported here, not claimed.
 #
 # The two other clipping rules, at the first seed only and without a claim (value clipping at
 # $c = 0.01$, AGC at $\lambda_c = 0.05$, both through the NumPy helpers):
@@ -1067,23 +1099,25 @@ plotting.plot_history({f"{n}, {sch}": histories[n, sch, SEED] for n in SCHEDULE_
 # training loss: the ratio cosine / constant is close to 1, with the constant rate slightly lower
 # on average for both optimizers and the sign changing between seeds for momentum (the spread is
 # printed above). The run is limited by progress, not by noise, and the cosine's smaller late
-# steps travel less; the mean validation accuracies differ by about a point. Annealing pays
+# steps travel less; the mean validation accuracies differ by less than a point. Annealing pays
 # where the constant rate is limited by noise, the regime of the noisy quadratic in §6, which a
-# few hundred steps on this network do not reach. What we assert is the
-# bound that holds across seeds: on average, cosine annealing does not end more than 15% lower
-# than the constant rate here.
+# few hundred steps on this network do not reach. What we claim is the bound that leaves room
+# for the spread between seeds: averaged over both optimizers and the paired seeds, cosine
+# annealing does not end more than 10% lower than the constant rate here.
 
 # %%
-for name, ratio in schedule_ratio.items():
-    assert ratio.mean() > 0.85, f"{name}: cosine annealing ended far lower than the constant rate"
+claim("averaged over both optimizers, cosine annealing does not end more than 10% below the constant rate",
+      np.mean([ratio.mean() for ratio in schedule_ratio.values()]), above=0.9)
 
 # %% [markdown]
 # **Warmup.** Adam's first step moves every weight by about $\eta$, whatever its gradient (the
 # bias-corrected $\hat m/\sqrt{\hat v}$ is $\pm 1$ at $t = 1$), and our classifier's initial
-# weights are smaller than $0.04$. At $\eta = 0.03$ that is a shock. We train Adam at
-# $\eta = 0.03$ for `WARMUP_EPOCHS` epochs without warmup and with each of the three warmup shapes
-# of §6 over the first epoch (then constant), on the paired seeds, and measure two things: how far
-# the batch loss rises above its starting value during the first epoch, and the final training
+# weights are all smaller than the bound printed below: PyTorch draws them from
+# $U(-1/\sqrt{784}, 1/\sqrt{784})$. At $\eta = 0.03$ the first step is nearly as large as the
+# largest of these weights. We train Adam at $\eta = 0.03$ for `WARMUP_EPOCHS` epochs
+# without warmup and with each of the three warmup shapes of §6 over the first epoch (then
+# constant), on the paired seeds, and measure how far the batch loss rises above its starting
+# value during the first epoch, the mean batch loss of the first epoch, and the final training
 # loss.
 
 # %%
@@ -1110,13 +1144,16 @@ def warmup_run(seed, shape):
     return first_epoch.max() - first_epoch[0], training.evaluate(model, train_eval).loss, first_epoch
 
 
+# %%
+print(f"largest |weight| of the classifier at initialization: {make_cnn(SEED)[-1].weight.abs().max().item():.4f}")
 SHAPES = ("none", *schedules.WARMUP_SHAPES)
 warm = {(shape, seed): warmup_run(seed, shape) for seed in SEEDS for shape in SHAPES}
 for shape in SHAPES:
     rise = np.array([warm[shape, s][0] for s in SEEDS])
+    first_mean = np.mean([warm[shape, s][2].mean() for s in SEEDS])
     final = np.array([warm[shape, s][1] for s in SEEDS])
     print(f"warmup {shape:6s}: rise of the loss in epoch 1 {rise.mean():.3f} (min {rise.min():.3f}, max {rise.max():.3f}); "
-          f"final training loss {final.mean():.3f} ± {final.std(ddof=1):.3f}")
+          f"mean loss of epoch 1 {first_mean:.3f}; final training loss {final.mean():.3f} ± {final.std(ddof=1):.3f}")
 
 # %%
 fig, ax = plotting.subplots()
@@ -1127,37 +1164,40 @@ ax.legend(title="warmup")
 fig
 
 # %% [markdown]
-# Without warmup the loss rises well above its starting value within the first steps at most
-# seeds (the rise is printed above), but not at all of them: re-running the chapter at other
-# values of `SEED` with `tools/check_claims.py`, a few seeds had no rise at all without warmup
-# (the first batch's loss stayed the highest of the epoch). So the comparison is asserted on the
-# average over the paired seeds: without warmup the rise is more than ten times that with each
-# of the three shapes. With any warmup shape the loss stays within 0.1 of its start at every
-# seed (asserted; usually within a few hundredths, the largest rise is printed below). The final
-# training loss after `WARMUP_EPOCHS` epochs does not separate the four arms: the differences are
-# within the spread between seeds, so we claim nothing about it. Warmup protects the first steps;
-# whether that matters for the end depends on whether the shock does lasting damage, which here
-# it did not.
+# Without warmup the batch loss jumps above its starting value within the first steps (the
+# rise is printed above, with its range over the paired seeds). The claims are on averages over
+# the paired seeds: without warmup the loss rises by more than 0.08 (the rise varies by a
+# multiple between seeds, so this claim is on its base-10 logarithm), and with warmup, averaged
+# over the three shapes, by less than 0.05 — what is left is the batch-to-batch noise of the
+# loss. The jump is brief, though, and costs little: in the figure it lasts a step or two, after
+# which the run without warmup falls below the warmup runs, whose small early rates make slow
+# progress; at these seeds the printed mean loss of the first epoch is lowest without warmup.
+# The final training loss after `WARMUP_EPOCHS` epochs does not separate the four arms: the
+# differences are within the spread between seeds, so we claim nothing about it. Warmup removes
+# the early jump of the loss; at this rate the jump did no lasting damage, so warmup bought
+# nothing measurable by the end.
 
 # %%
 rise = {shape: np.array([warm[shape, s][0] for s in SEEDS]) for shape in SHAPES}
-for shape in schedules.WARMUP_SHAPES:
-    print(f"warmup {shape:6s}: mean rise without warmup / with it {rise['none'].mean() / max(rise[shape].mean(), 1e-12):.0f}; "
-          f"largest rise with it {rise[shape].max():.3f}")
-    assert rise["none"].mean() > 10 * rise[shape].mean(), f"{shape} warmup did not lower the average rise tenfold"
-    assert rise[shape].max() < 0.1, f"{shape} warmup let the loss rise more than 0.1 above its start"
+claim("without warmup the loss rises more than 0.08 above its start, on average (log10 of the mean rise)",
+      math.log10(rise["none"].mean()), above=math.log10(0.08))
+claim("with warmup it rises less than 0.05, on average over the paired seeds and the three shapes",
+      np.mean([rise[shape].mean() for shape in schedules.WARMUP_SHAPES]), below=0.05)
 
 # %% [markdown]
 # A rate that is far too large does not learn at all. At $\eta = 100$ the first steps throw the
-# weights so far that the loss explodes and the ReLUs die: the network's output no longer depends
-# on its input. A prediction that ignores the input cannot have a cross-entropy below the entropy
-# of the labels, about $\ln 10 \approx 2.3$ for ten balanced classes, and its accuracy is chance:
+# weights so far that the loss explodes (the first epoch's mean loss is printed) and the network
+# never recovers. For comparison, a prediction that ignores the input cannot have a
+# cross-entropy below the entropy of the labels, about $\ln 10 \approx 2.3$ for ten balanced
+# classes. The claims: after two epochs the training loss is still above 2 and the validation
+# accuracy below 30%, near the 10% of chance:
 
 # %%
 model = make_cnn(SEED)
 too_large = training.fit(model, train_loader(SEED), val_loader, torch.optim.SGD(model.parameters(), lr=100.0), 2, desc="lr 100")
 print(f"lr 100: train loss per epoch {[f'{v:.3g}' for v in too_large.train_loss]}, val accuracy {too_large.val_acc[-1]:.1%}")
-assert too_large.train_loss[-1] > 2.0 and too_large.val_acc[-1] < 0.3
+claim("at lr 100 the training loss of the second epoch is still above 2", too_large.train_loss[-1], above=2.0)
+claim("at lr 100 the validation accuracy stays below 30%", 100 * too_large.val_acc[-1], below=30)
 
 # %% [markdown]
 # When the loss stops being a number at all (an overflow to `inf` or `nan`), `fit` stops at once
@@ -1311,7 +1351,10 @@ checks.check_velocity_momentum_step(velocity_step)
 #   above the $10^{-3}$ rule of thumb. A range test suggests a rate in a couple of hundred steps.
 # - Global-norm clipping at a high rate acted on most steps, so it capped the step length rather
 #   than catching rare spikes; against the unclipped control it won at some seeds and lost at
-#   others, while the EMA of its weights ended below its last iterate, on average by more than 10%. Value clipping and AGC change the direction of the gradient.
+#   others; the EMA of its weights ended below its last iterate at the paired seeds, by an
+#   amount that varies widely between seeds. Value clipping and AGC change the direction of the
+#   gradient.
 # - On Fashion-MNIST in a short budget, cosine annealing did not beat a constant rate in training
-#   loss; warmup removed Adam's loss spike at $\eta = 0.03$ without changing where it ended. A
-#   rate of 100 never learns, and `fit` stops with a clear error when the loss is no longer finite.
+#   loss. Warmup removed the early rise of Adam's loss at $\eta = 0.03$; the final losses of the
+#   four arms stayed within the spread between seeds, so nothing is claimed about them. A rate of
+#   100 never learns, and `fit` stops with a clear error when the loss is no longer finite.
