@@ -105,8 +105,10 @@ def test_the_appendix_shows_every_chapters_claims(book):
     assert 'href="claims_appendix.html"' in (book / "intro.html").read_text()
     html = page.read_text()
     assert "How robust is each claim?" in html
+    in_ledger = build_html.ledger.load()["chapters"]  # the ledger guard test says which are missing
     for notebook in CHAPTERS:
-        assert f"claims_{notebook.stem}.png" in html, f"no claims figure for {notebook.stem}"
+        if notebook.stem in in_ledger:
+            assert f"claims_{notebook.stem}.png" in html, f"no claims figure for {notebook.stem}"
 
 
 def test_no_page_names_another_machine_and_mathjax_is_local(book):
